@@ -1,0 +1,99 @@
+"""The exceptions revocable raises, each with a stable machine ``code``.
+
+The same codes appear in HTTP error bodies and in the auditor's findings::
+
+    RevocableError                      revocable_error
+    ├── ConfigurationError (ValueError) configuration_error
+    │   └── InvalidStoreURL             invalid_store_url
+    ├── InvalidInput (ValueError)       invalid_input
+    │   └── MalformedToken              malformed_token
+    └── StoreError                      store_error
+        ├── StoreUnavailable            store_unavailable
+        └── StoreCorrupted              store_corrupted
+
+Validation never raises for a bad or unknown token (it answers "no session");
+it raises ``StoreError`` when the store cannot confirm a session, so callers
+fail closed.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigurationError",
+    "InvalidInput",
+    "InvalidStoreURL",
+    "MalformedToken",
+    "RevocableError",
+    "StoreCorrupted",
+    "StoreError",
+    "StoreUnavailable",
+]
+
+
+class RevocableError(Exception):
+    """Base of every error revocable raises on purpose."""
+
+    code = "revocable_error"
+
+
+class ConfigurationError(RevocableError, ValueError):
+    """A policy or store setting is invalid; the message says which and why."""
+
+    code = "configuration_error"
+
+
+class InvalidStoreURL(ConfigurationError):
+    """A store URL that no store understands."""
+
+    code = "invalid_store_url"
+
+    def __init__(self, url: str, reason: str) -> None:
+        super().__init__(f"invalid store URL {_redact_url(url)!r}: {reason}")
+        self.reason = reason
+
+
+class InvalidInput(RevocableError, ValueError):
+    """An argument from the caller (user id, session data, client IP…) is unusable."""
+
+    code = "invalid_input"
+
+
+class MalformedToken(InvalidInput):
+    """A presented token is not one revocable could have issued.
+
+    The message never repeats the token.
+    """
+
+    code = "malformed_token"
+
+
+class StoreError(RevocableError):
+    """The store failed; nothing may be treated as authenticated."""
+
+    code = "store_error"
+
+    def __init__(self, message: str, *, store: str) -> None:
+        super().__init__(message)
+        self.store = store
+
+
+class StoreUnavailable(StoreError):
+    """The store could not be reached or did not answer in time."""
+
+    code = "store_unavailable"
+
+
+class StoreCorrupted(StoreError):
+    """The store returned a record revocable cannot decode."""
+
+    code = "store_corrupted"
+
+
+def _redact_url(url: str) -> str:
+    """Hide a password in a URL before it reaches a message or a log."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    creds, _, host = rest.rpartition("@")
+    user = creds.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}" if ":" in creds else url

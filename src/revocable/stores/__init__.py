@@ -1,0 +1,1 @@
+"""Session stores: one Protocol (``base``), one module per backend, ``open_store`` by URL."""

@@ -1,0 +1,71 @@
+"""The contract every session store implements.
+
+A store is thin: it keeps records and applies changes atomically. Every
+decision (is this session live, does it need a write, what does rotation
+produce) is made by ``revocable.core`` before the store is called.
+
+Stores never see a token, only a ``TokenRef`` (its SHA-256 digest and the
+user's routing tag). Any failure to reach or hear from the backend within the
+store's timeout raises ``StoreUnavailable``; nothing is ever answered from a
+guess.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from revocable.core.sessions import SessionRecord
+from revocable.core.tokens import TokenRef
+
+__all__ = ["DEFAULT_TIMEOUT", "SessionStore"]
+
+DEFAULT_TIMEOUT = 1.0
+"""Seconds any store operation may take before it raises ``StoreUnavailable``."""
+
+
+class SessionStore(Protocol):
+    """Keeps session records keyed by token digest, indexed by user."""
+
+    name: str
+    """Short backend name (``memory``, ``sqlite``, ``redis``, ``postgresql``)."""
+
+    async def insert(self, ref: TokenRef, record: SessionRecord) -> None:
+        """Store a new session; it is listed under its user from the moment this returns."""
+
+    async def get(self, ref: TokenRef) -> SessionRecord | None:
+        """The record under ``ref``, or None. It may be past its deadline: callers check."""
+
+    async def touch(self, ref: TokenRef, record: SessionRecord) -> bool:
+        """Write back ``last_seen`` and the idle deadline, only if the session still exists.
+
+        Never recreates a session that was revoked meanwhile; False then.
+        """
+
+    async def replace(self, old: TokenRef, new: TokenRef, record: SessionRecord) -> bool:
+        """Atomically retire ``old`` and keep ``record`` under ``new`` (rotation).
+
+        False, and no change, if ``old`` no longer exists: of two concurrent
+        rotations of one token, exactly one succeeds.
+        """
+
+    async def delete(self, ref: TokenRef) -> bool:
+        """Revoke one session; True if it existed."""
+
+    async def delete_handle(self, user_id: str, handle: str) -> bool:
+        """Revoke the session of ``user_id`` with this public handle; True if it existed."""
+
+    async def delete_user(self, user_id: str, *, keep_handle: str | None = None) -> int:
+        """Revoke every session of a user but ``keep_handle``, in one atomic step.
+
+        A session whose insert returned before this call began is gone when it
+        returns. Answers how many sessions were revoked.
+        """
+
+    async def list_user(self, user_id: str) -> list[SessionRecord]:
+        """Every stored session of a user (callers drop the expired ones)."""
+
+    async def sweep(self, now: float) -> int:
+        """Delete sessions whose deadline has passed; answers how many."""
+
+    async def close(self) -> None:
+        """Release connections and threads."""

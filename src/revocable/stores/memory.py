@@ -1,0 +1,94 @@
+"""An in-process store for tests and demos. Nothing survives the process."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from revocable.core.sessions import SessionRecord
+from revocable.core.tokens import TokenRef
+
+__all__ = ["MemoryStore"]
+
+
+class MemoryStore:
+    """Dictionaries and a clock. Expired records vanish on access, like TTLs.
+
+    Every method completes without awaiting, so each is atomic under asyncio.
+    """
+
+    name = "memory"
+
+    def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self._sessions: dict[bytes, SessionRecord] = {}
+        self._by_user: dict[str, dict[str, bytes]] = {}  # user -> handle -> digest
+
+    def _live(self, digest: bytes) -> SessionRecord | None:
+        record = self._sessions.get(digest)
+        if record is not None and record.deadline <= self._clock():
+            self._drop(digest, record)
+            return None
+        return record
+
+    def _drop(self, digest: bytes, record: SessionRecord) -> None:
+        del self._sessions[digest]
+        handles = self._by_user.get(record.user_id, {})
+        if handles.get(record.handle) == digest:
+            del handles[record.handle]
+        if not handles:
+            self._by_user.pop(record.user_id, None)
+
+    async def insert(self, ref: TokenRef, record: SessionRecord) -> None:
+        self._sessions[ref.digest] = record
+        self._by_user.setdefault(record.user_id, {})[record.handle] = ref.digest
+
+    async def get(self, ref: TokenRef) -> SessionRecord | None:
+        return self._live(ref.digest)
+
+    async def touch(self, ref: TokenRef, record: SessionRecord) -> bool:
+        if self._live(ref.digest) is None:
+            return False
+        self._sessions[ref.digest] = record
+        return True
+
+    async def replace(self, old: TokenRef, new: TokenRef, record: SessionRecord) -> bool:
+        current = self._live(old.digest)
+        if current is None:
+            return False
+        self._drop(old.digest, current)
+        await self.insert(new, record)
+        return True
+
+    async def delete(self, ref: TokenRef) -> bool:
+        record = self._sessions.get(ref.digest)
+        if record is None:
+            return False
+        self._drop(ref.digest, record)
+        return record.deadline > self._clock()
+
+    async def delete_handle(self, user_id: str, handle: str) -> bool:
+        digest = self._by_user.get(user_id, {}).get(handle)
+        return digest is not None and await self.delete(TokenRef(digest, ""))
+
+    async def delete_user(self, user_id: str, *, keep_handle: str | None = None) -> int:
+        handles = dict(self._by_user.get(user_id, {}))
+        revoked = 0
+        for handle, digest in handles.items():
+            if handle != keep_handle:
+                revoked += await self.delete(TokenRef(digest, ""))
+        return revoked
+
+    async def list_user(self, user_id: str) -> list[SessionRecord]:
+        digests = list(self._by_user.get(user_id, {}).values())
+        return [r for r in map(self._live, digests) if r is not None]
+
+    async def sweep(self, now: float) -> int:
+        expired = [(d, r) for d, r in self._sessions.items() if r.deadline <= now]
+        for digest, record in expired:
+            self._drop(digest, record)
+        return len(expired)
+
+    async def close(self) -> None:
+        self._sessions.clear()
+        self._by_user.clear()

@@ -1,0 +1,218 @@
+"""Sessions in PostgreSQL through an asyncpg connection pool.
+
+asyncpg rather than psycopg 3: it is the faster driver on the one query that
+matters (a primary-key SELECT per request), and its pool, prepared-statement
+cache and binary protocol come built in. A sync (WSGI) adapter can reuse the
+SQL and the row conversion in ``revocable.stores.sql``.
+
+Every change is one statement, atomic by itself: rotation updates the primary
+key in place, "log out all devices" is a single DELETE. Expiry is a
+``deadline`` column checked on read and swept by ``sweep``.
+
+Crash safety follows the server's ``synchronous_commit``: with the default
+``on`` a committed revocation survives a crash; with ``off`` the last few
+hundred milliseconds of commits (revocations too) can be lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import asyncpg
+
+from revocable.core.sessions import SessionRecord
+from revocable.core.tokens import TokenRef
+from revocable.errors import ConfigurationError, StoreCorrupted, StoreError, StoreUnavailable
+from revocable.stores.base import DEFAULT_TIMEOUT
+from revocable.stores.sql import COLUMNS, SCHEMA_VERSION, TABLE, record_values, row_to_record
+
+__all__ = ["PostgresStore"]
+
+_T = TypeVar("_T")
+_COLS = ", ".join(COLUMNS)
+_PARAMS = ", ".join(f"${i}" for i in range(2, len(COLUMNS) + 2)) + "::jsonb"
+_SELECT = f"SELECT {_COLS} FROM {TABLE} WHERE digest = $1"  # noqa: S608
+_SELECT_USER = f"SELECT {_COLS} FROM {TABLE} WHERE user_id = $1"  # noqa: S608
+_INSERT = f"INSERT INTO {TABLE} (digest, {_COLS}) VALUES ($1, {_PARAMS})"  # noqa: S608
+_TOUCH = (
+    f"UPDATE {TABLE} SET last_seen = $1, idle_expires_at = $2, deadline = $3 "  # noqa: S608
+    "WHERE digest = $4 AND deadline > $1"
+)
+_REPLACE = (
+    f"UPDATE {TABLE} SET digest = $1, ({_COLS}) = ({_PARAMS}) "  # noqa: S608
+    f"WHERE digest = ${len(COLUMNS) + 2}"
+)
+_DELETE = f"DELETE FROM {TABLE} WHERE digest = $1"  # noqa: S608
+_DELETE_HANDLE = f"DELETE FROM {TABLE} WHERE user_id = $1 AND handle = $2"  # noqa: S608
+_DELETE_USER = (
+    f"DELETE FROM {TABLE} WHERE user_id = $1 AND handle IS DISTINCT FROM $2::text"  # noqa: S608
+)
+_SWEEP = f"DELETE FROM {TABLE} WHERE deadline <= $1"  # noqa: S608
+
+_MIGRATION_LOCK = 0x7265766F  # "revo": one migrator at a time, across processes
+_MIGRATIONS: dict[int, tuple[str, ...]] = {
+    1: (
+        f"""CREATE TABLE {TABLE} (
+            digest bytea PRIMARY KEY,
+            handle text NOT NULL,
+            user_id text NOT NULL,
+            created_at double precision NOT NULL,
+            last_seen double precision NOT NULL,
+            authenticated_at double precision NOT NULL,
+            expires_at double precision NOT NULL,
+            idle_expires_at double precision,
+            deadline double precision NOT NULL,
+            client_ip text,
+            user_agent text,
+            data jsonb NOT NULL
+        )""",
+        f"CREATE UNIQUE INDEX {TABLE}_user ON {TABLE} (user_id, handle)",
+        f"CREATE INDEX {TABLE}_deadline ON {TABLE} (deadline)",
+    ),
+}
+
+# Failures that mean "the server is not there (now)", as opposed to a refused statement.
+_UNREACHABLE = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.OperatorInterventionError,
+)
+
+
+class PostgresStore:
+    """Sessions in PostgreSQL. Build it with ``await PostgresStore.open(dsn)``."""
+
+    name = "postgresql"
+
+    def __init__(self, pool: Any, timeout: float) -> None:
+        self.timeout = timeout
+        self._pool = pool
+
+    @classmethod
+    async def open(
+        cls,
+        dsn: str,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        pool_size: int = 10,
+        migrate: bool = True,
+        **connect_kwargs: Any,
+    ) -> PostgresStore:
+        """Connect a pool and bring the schema up to date.
+
+        ``connect_kwargs`` go to ``asyncpg.create_pool`` (for example
+        ``statement_cache_size=0`` behind PgBouncer in transaction mode).
+        """
+        if timeout <= 0:
+            raise ConfigurationError("timeout must be positive")
+        connect_kwargs.setdefault("server_settings", {"application_name": "revocable"})
+        pool = asyncpg.create_pool(
+            dsn,
+            min_size=1,
+            max_size=pool_size,
+            timeout=timeout,
+            command_timeout=timeout,
+            **connect_kwargs,
+        )
+        store = cls(pool, timeout)
+        try:
+            await store._guard(lambda: pool)  # the first connection
+            await store._guard(lambda: (_migrate if migrate else _check_version)(pool))
+        except BaseException:
+            pool.terminate()
+            raise
+        return store
+
+    async def _guard(self, op: Callable[[], Awaitable[_T]]) -> _T:
+        try:
+            async with asyncio.timeout(self.timeout):
+                return await op()
+        except TimeoutError as exc:
+            raise StoreUnavailable(
+                f"PostgreSQL did not answer within {self.timeout}s", store=self.name
+            ) from exc
+        except _UNREACHABLE as exc:
+            raise StoreUnavailable(
+                f"PostgreSQL unreachable: {type(exc).__name__}: {exc}", store=self.name
+            ) from exc
+        except asyncpg.PostgresError as exc:
+            raise StoreError(f"PostgreSQL refused: {exc}", store=self.name) from exc
+
+    async def _execute(self, sql: str, *args: Any) -> int:
+        status: str = await self._guard(lambda: self._pool.execute(sql, *args))
+        return int(status.rsplit(" ", 1)[-1])  # "DELETE 3" -> 3
+
+    def _record(self, row: Any) -> SessionRecord:
+        try:
+            return row_to_record(row)  # asyncpg hands jsonb over as text
+        except ValueError as exc:
+            raise StoreCorrupted(str(exc), store=self.name) from None
+
+    async def insert(self, ref: TokenRef, record: SessionRecord) -> None:
+        await self._execute(_INSERT, ref.digest, *record_values(record))
+
+    async def get(self, ref: TokenRef) -> SessionRecord | None:
+        row = await self._guard(lambda: self._pool.fetchrow(_SELECT, ref.digest))
+        return None if row is None else self._record(row)
+
+    async def touch(self, ref: TokenRef, record: SessionRecord) -> bool:
+        args = (record.last_seen, record.idle_expires_at, record.deadline, ref.digest)
+        return await self._execute(_TOUCH, *args) == 1
+
+    async def replace(self, old: TokenRef, new: TokenRef, record: SessionRecord) -> bool:
+        return await self._execute(_REPLACE, new.digest, *record_values(record), old.digest) == 1
+
+    async def delete(self, ref: TokenRef) -> bool:
+        return await self._execute(_DELETE, ref.digest) == 1
+
+    async def delete_handle(self, user_id: str, handle: str) -> bool:
+        return await self._execute(_DELETE_HANDLE, user_id, handle) == 1
+
+    async def delete_user(self, user_id: str, *, keep_handle: str | None = None) -> int:
+        return await self._execute(_DELETE_USER, user_id, keep_handle)
+
+    async def list_user(self, user_id: str) -> list[SessionRecord]:
+        rows = await self._guard(lambda: self._pool.fetch(_SELECT_USER, user_id))
+        return [self._record(row) for row in rows]
+
+    async def sweep(self, now: float) -> int:
+        return await self._execute(_SWEEP, now)
+
+    async def close(self) -> None:
+        try:
+            async with asyncio.timeout(self.timeout):
+                await self._pool.close()
+        except TimeoutError:
+            self._pool.terminate()
+
+
+async def _check_version(conn: Any) -> int:
+    await conn.execute(
+        "CREATE TABLE IF NOT EXISTS revocable_meta (key text PRIMARY KEY, value text NOT NULL)"
+    )
+    value = await conn.fetchval("SELECT value FROM revocable_meta WHERE key = 'schema_version'")
+    version = 0 if value is None else int(value)
+    if version > SCHEMA_VERSION:
+        raise ConfigurationError(
+            f"the database schema is version {version}, newer than this revocable "
+            f"understands ({SCHEMA_VERSION}): upgrade revocable"
+        )
+    return version
+
+
+async def _migrate(pool: Any) -> None:
+    """Bring the schema to ``SCHEMA_VERSION`` in one transaction; a no-op when current."""
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
+        version = await _check_version(conn)
+        for step in range(version + 1, SCHEMA_VERSION + 1):
+            for statement in _MIGRATIONS[step]:
+                await conn.execute(statement)
+        await conn.execute(
+            "INSERT INTO revocable_meta (key, value) VALUES ('schema_version', $1) "
+            "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+            str(SCHEMA_VERSION),
+        )

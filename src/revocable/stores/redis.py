@@ -1,0 +1,254 @@
+"""Sessions in Redis (redis-py asyncio with hiredis).
+
+Layout, with ``{route}`` the user's routing tag carried inside every token::
+
+    {ns}:{route}:s:{digest}    the record (JSON), expiring at its deadline (PXAT)
+    {ns}:{route}:u:{user_id}   hash: handle -> digest, expiring with the last session
+
+Every key of one user shares the ``{route}`` hash tag, so on Redis Cluster
+they live in one slot and the multi-key changes below are single Lua scripts:
+atomic, one round trip each. ``validate`` is one GET.
+
+Crash safety: a Redis without AOF (``appendonly no``) loses everything since
+its last snapshot, and with ``appendfsync everysec`` up to a second of writes:
+in both cases a session revoked just before a crash comes back when Redis
+restarts. For revocations that survive a crash run Redis with
+``appendonly yes`` and ``appendfsync always``; ``require_durable=True`` refuses
+to start on a server that is not set up that way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from redis import exceptions as redis_errors
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+from revocable.core.records import decode_record, encode_record
+from revocable.core.sessions import SessionRecord
+from revocable.core.tokens import TokenRef, route_for
+from revocable.errors import ConfigurationError, StoreCorrupted, StoreError, StoreUnavailable
+from revocable.stores.base import DEFAULT_TIMEOUT
+
+__all__ = ["RedisStore"]
+
+_T = TypeVar("_T")
+
+# KEYS: session, user index. ARGV: record, handle, digest, deadline ms, absolute expiry ms.
+_INSERT = """
+redis.call('SET', KEYS[1], ARGV[1], 'PXAT', ARGV[4])
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+if redis.call('PEXPIRETIME', KEYS[2]) < tonumber(ARGV[5]) then
+  redis.call('PEXPIREAT', KEYS[2], ARGV[5])
+end
+return 1
+"""
+# KEYS: old session, new session, user index. ARGV: record, handle, new digest, deadline ms.
+_REPLACE = """
+if redis.call('DEL', KEYS[1]) == 0 then return 0 end
+redis.call('SET', KEYS[2], ARGV[1], 'PXAT', ARGV[4])
+redis.call('HSET', KEYS[3], ARGV[2], ARGV[3])
+return 1
+"""
+# KEYS: session. ARGV: user index prefix, digest.
+_DELETE = """
+local value = redis.call('GET', KEYS[1])
+if not value then return 0 end
+redis.call('DEL', KEYS[1])
+local record = cjson.decode(value)
+local index = ARGV[1] .. record['u']
+if redis.call('HGET', index, record['h']) == ARGV[2] then
+  redis.call('HDEL', index, record['h'])
+end
+return 1
+"""
+# KEYS: user index. ARGV: handle, session key prefix.
+_DELETE_HANDLE = """
+local digest = redis.call('HGET', KEYS[1], ARGV[1])
+if not digest then return 0 end
+redis.call('HDEL', KEYS[1], ARGV[1])
+return redis.call('DEL', ARGV[2] .. digest)
+"""
+# KEYS: user index. ARGV: handle to keep ('' for none), session key prefix.
+_DELETE_USER = """
+local entries = redis.call('HGETALL', KEYS[1])
+local revoked = 0
+for i = 1, #entries, 2 do
+  if entries[i] ~= ARGV[1] then
+    revoked = revoked + redis.call('DEL', ARGV[2] .. entries[i + 1])
+    redis.call('HDEL', KEYS[1], entries[i])
+  end
+end
+return revoked
+"""
+# KEYS: user index. ARGV: session key prefix. Drops index entries whose session expired.
+_LIST_USER = """
+local entries = redis.call('HGETALL', KEYS[1])
+local records = {}
+for i = 1, #entries, 2 do
+  local value = redis.call('GET', ARGV[1] .. entries[i + 1])
+  if value then
+    records[#records + 1] = value
+  else
+    redis.call('HDEL', KEYS[1], entries[i])
+  end
+end
+return records
+"""
+
+_UNREACHABLE = (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError)
+
+
+class RedisStore:
+    """Sessions in Redis. Build it with ``await RedisStore.open(url)``.
+
+    Pass an existing client (``redis.asyncio.Redis`` or ``RedisCluster``) to the
+    constructor instead when the application manages its own.
+    """
+
+    name = "redis"
+
+    def __init__(
+        self, client: Redis, *, namespace: str = "rv", timeout: float = DEFAULT_TIMEOUT
+    ) -> None:
+        if not namespace or any(c in namespace for c in "{}"):
+            raise ConfigurationError("namespace must be non-empty and free of '{' and '}'")
+        if timeout <= 0:
+            raise ConfigurationError("timeout must be positive")
+        self.client = client
+        self.namespace = namespace
+        self.timeout = timeout
+        self._insert = client.register_script(_INSERT)
+        self._replace = client.register_script(_REPLACE)
+        self._delete = client.register_script(_DELETE)
+        self._delete_handle = client.register_script(_DELETE_HANDLE)
+        self._delete_user = client.register_script(_DELETE_USER)
+        self._list_user = client.register_script(_LIST_USER)
+
+    @classmethod
+    async def open(
+        cls,
+        url: str,
+        *,
+        namespace: str = "rv",
+        timeout: float = DEFAULT_TIMEOUT,
+        require_durable: bool = False,
+    ) -> RedisStore:
+        """Connect to ``redis://`` or ``rediss://`` ``url`` and check the server answers."""
+        client = Redis.from_url(
+            url,
+            socket_timeout=timeout,  # redis-py waits forever by default
+            socket_connect_timeout=timeout,
+            # One immediate retry replaces a pooled connection that died with a
+            # restarted server; the whole call stays bounded by ``timeout``.
+            retry=Retry(NoBackoff(), 1),
+        )
+        store = cls(client, namespace=namespace, timeout=timeout)
+        try:
+            await store._guard(client.ping)
+            if require_durable:
+                await store._check_durable()
+        except BaseException:
+            await client.aclose()
+            raise
+        return store
+
+    async def _check_durable(self) -> None:
+        try:
+            config = await self._guard(lambda: self.client.config_get("append*"))
+        except StoreError as exc:
+            raise ConfigurationError(
+                "require_durable: cannot read the server's CONFIG to check appendonly"
+            ) from exc
+        if config.get(b"appendonly") != b"yes" or config.get(b"appendfsync") != b"always":
+            raise ConfigurationError(
+                "require_durable: this Redis can lose revocations on a crash; "
+                "set 'appendonly yes' and 'appendfsync always', or open with "
+                "require_durable=False"
+            )
+
+    async def _guard(self, op: Callable[[], Awaitable[_T]]) -> _T:
+        try:
+            async with asyncio.timeout(self.timeout):
+                return await op()
+        except TimeoutError as exc:
+            raise StoreUnavailable(
+                f"Redis did not answer within {self.timeout}s", store=self.name
+            ) from exc
+        except _UNREACHABLE as exc:
+            raise StoreUnavailable(f"Redis unreachable: {exc}", store=self.name) from exc
+        except redis_errors.RedisError as exc:
+            raise StoreError(f"Redis refused: {exc}", store=self.name) from exc
+
+    def _prefix(self, route: str) -> str:
+        return f"{self.namespace}:{{{route}}}:"
+
+    def _session_key(self, ref: TokenRef) -> str:
+        return f"{self._prefix(ref.route)}s:{ref.key}"
+
+    def _index_key(self, user_id: str) -> str:
+        return f"{self._prefix(route_for(user_id))}u:{user_id}"
+
+    def _record(self, raw: bytes) -> SessionRecord:
+        try:
+            return decode_record(raw)
+        except ValueError as exc:
+            raise StoreCorrupted(str(exc), store=self.name) from None
+
+    async def insert(self, ref: TokenRef, record: SessionRecord) -> None:
+        keys = [self._session_key(ref), self._index_key(record.user_id)]
+        args = [encode_record(record), record.handle, ref.key]
+        args += [_ms(record.deadline), _ms(record.expires_at)]
+        await self._guard(lambda: self._insert(keys, args))
+
+    async def get(self, ref: TokenRef) -> SessionRecord | None:
+        raw = await self._guard(lambda: self.client.get(self._session_key(ref)))
+        return None if raw is None else self._record(raw)
+
+    async def touch(self, ref: TokenRef, record: SessionRecord) -> bool:
+        key, value = self._session_key(ref), encode_record(record)
+        # XX: only an existing key is written, so a revoked session is never recreated.
+        done = await self._guard(
+            lambda: self.client.set(key, value, xx=True, pxat=_ms(record.deadline))
+        )
+        return bool(done)
+
+    async def replace(self, old: TokenRef, new: TokenRef, record: SessionRecord) -> bool:
+        keys = [self._session_key(old), self._session_key(new), self._index_key(record.user_id)]
+        args = [encode_record(record), record.handle, new.key, _ms(record.deadline)]
+        return bool(await self._guard(lambda: self._replace(keys, args)))
+
+    async def delete(self, ref: TokenRef) -> bool:
+        args = [f"{self._prefix(ref.route)}u:", ref.key]
+        return bool(await self._guard(lambda: self._delete([self._session_key(ref)], args)))
+
+    async def delete_handle(self, user_id: str, handle: str) -> bool:
+        keys, args = [self._index_key(user_id)], [handle, f"{self._prefix(route_for(user_id))}s:"]
+        return bool(await self._guard(lambda: self._delete_handle(keys, args)))
+
+    async def delete_user(self, user_id: str, *, keep_handle: str | None = None) -> int:
+        keys = [self._index_key(user_id)]
+        args = [keep_handle or "", f"{self._prefix(route_for(user_id))}s:"]
+        return int(await self._guard(lambda: self._delete_user(keys, args)))
+
+    async def list_user(self, user_id: str) -> list[SessionRecord]:
+        keys, args = [self._index_key(user_id)], [f"{self._prefix(route_for(user_id))}s:"]
+        values: list[bytes] = await self._guard(lambda: self._list_user(keys, args))
+        return [self._record(raw) for raw in values]
+
+    async def sweep(self, now: float) -> int:
+        return 0  # keys expire by their own TTLs; stale index entries go on listing
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+
+def _ms(when: float) -> int:
+    return math.ceil(when * 1000)
+
+

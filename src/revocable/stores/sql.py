@@ -1,0 +1,68 @@
+"""What the SQL stores share: the column list, row conversion, the schema version."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from types import MappingProxyType
+from typing import Any
+
+from revocable.core.sessions import SessionRecord
+
+__all__ = ["COLUMNS", "SCHEMA_VERSION", "TABLE", "record_values", "row_to_record"]
+
+TABLE = "revocable_sessions"
+SCHEMA_VERSION = 1
+COLUMNS = (
+    "handle",
+    "user_id",
+    "created_at",
+    "last_seen",
+    "authenticated_at",
+    "expires_at",
+    "idle_expires_at",
+    "deadline",
+    "client_ip",
+    "user_agent",
+    "data",
+)
+"""Every column but the digest, in the order of ``record_values`` and ``row_to_record``."""
+
+
+def record_values(record: SessionRecord) -> tuple[Any, ...]:
+    """The record as column values, in ``COLUMNS`` order."""
+    return (
+        record.handle,
+        record.user_id,
+        record.created_at,
+        record.last_seen,
+        record.authenticated_at,
+        record.expires_at,
+        record.idle_expires_at,
+        record.deadline,
+        record.client_ip,
+        record.user_agent,
+        json.dumps(dict(record.data), separators=(",", ":"), allow_nan=False),
+    )
+
+
+def row_to_record(row: Sequence[Any]) -> SessionRecord:
+    """A row selected as ``COLUMNS`` back into a record; ``ValueError`` if it is not one."""
+    try:
+        data = json.loads(row[10])
+        if not isinstance(data, dict):
+            raise TypeError("data is not an object")
+        return SessionRecord(
+            handle=row[0],
+            user_id=row[1],
+            created_at=float(row[2]),
+            last_seen=float(row[3]),
+            authenticated_at=float(row[4]),
+            expires_at=float(row[5]),
+            idle_expires_at=None if row[6] is None else float(row[6]),
+            client_ip=row[8],
+            user_agent=row[9],
+            data=MappingProxyType(data),
+        )
+    except (IndexError, TypeError, ValueError) as exc:
+        raise ValueError(f"undecodable session row: {type(exc).__name__}") from None

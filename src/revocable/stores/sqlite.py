@@ -1,0 +1,225 @@
+"""The embedded default store: one SQLite file in WAL mode.
+
+Reads (``get``, ``list_user``) run directly on a read-only connection on the
+event loop thread: a primary-key SELECT costs a few microseconds, about a
+tenth of a hop to a worker thread, and WAL readers never wait for writers.
+Writes go through aiosqlite's worker thread so a slow fsync never stalls the
+loop. Every write is one statement, so each change is atomic.
+
+Crash safety: with ``durable=True`` (the default) every commit is fsynced
+(``synchronous=FULL``) and a revocation survives power loss. ``durable=False``
+(``synchronous=NORMAL``) survives a crash of the process but can lose the last
+commits, revocations included, on power loss or an OS crash.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import aiosqlite
+
+from revocable.core.sessions import SessionRecord
+from revocable.core.tokens import TokenRef
+from revocable.errors import ConfigurationError, StoreCorrupted, StoreError, StoreUnavailable
+from revocable.stores.base import DEFAULT_TIMEOUT
+from revocable.stores.sql import COLUMNS, SCHEMA_VERSION, TABLE, record_values, row_to_record
+
+__all__ = ["SQLiteStore"]
+
+_T = TypeVar("_T")
+_COLS = ", ".join(COLUMNS)
+_SELECT = f"SELECT {_COLS} FROM {TABLE} WHERE digest = ?"  # noqa: S608 (constants only)
+_SELECT_USER = f"SELECT {_COLS} FROM {TABLE} WHERE user_id = ?"  # noqa: S608
+_INSERT = f"INSERT INTO {TABLE} (digest, {_COLS}) VALUES (?{', ?' * len(COLUMNS)})"  # noqa: S608
+_TOUCH = (
+    f"UPDATE {TABLE} SET last_seen = ?, idle_expires_at = ?, deadline = ? "  # noqa: S608
+    "WHERE digest = ? AND deadline > ?"
+)
+_REPLACE = (
+    f"UPDATE {TABLE} SET digest = ?, "  # noqa: S608
+    + ", ".join(f"{c} = ?" for c in COLUMNS)
+    + " WHERE digest = ?"
+)
+_DELETE = f"DELETE FROM {TABLE} WHERE digest = ?"  # noqa: S608
+_DELETE_HANDLE = f"DELETE FROM {TABLE} WHERE user_id = ? AND handle = ?"  # noqa: S608
+_DELETE_USER = f"DELETE FROM {TABLE} WHERE user_id = ? AND handle IS NOT ?"  # noqa: S608
+_SWEEP = f"DELETE FROM {TABLE} WHERE deadline <= ?"  # noqa: S608
+
+_MIGRATIONS: dict[int, tuple[str, ...]] = {
+    1: (
+        f"""CREATE TABLE {TABLE} (
+            digest BLOB PRIMARY KEY,
+            handle TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            last_seen REAL NOT NULL,
+            authenticated_at REAL NOT NULL,
+            expires_at REAL NOT NULL,
+            idle_expires_at REAL,
+            deadline REAL NOT NULL,
+            client_ip TEXT,
+            user_agent TEXT,
+            data TEXT NOT NULL
+        ) WITHOUT ROWID""",
+        f"CREATE UNIQUE INDEX {TABLE}_user ON {TABLE} (user_id, handle)",
+        f"CREATE INDEX {TABLE}_deadline ON {TABLE} (deadline)",
+    ),
+}
+
+
+class SQLiteStore:
+    """Sessions in an SQLite file. Build it with ``await SQLiteStore.open(path)``."""
+
+    name = "sqlite"
+
+    def __init__(
+        self, path: str, writer: aiosqlite.Connection, reader: sqlite3.Connection, timeout: float
+    ) -> None:
+        self.path = path
+        self.timeout = timeout
+        self._writer = writer
+        self._reader = reader
+
+    @classmethod
+    async def open(
+        cls,
+        path: str | Path,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        durable: bool = True,
+        migrate: bool = True,
+    ) -> SQLiteStore:
+        """Open (creating if needed) the database file and bring its schema up to date."""
+        path = str(path)
+        if timeout <= 0:
+            raise ConfigurationError("timeout must be positive")
+        writer: aiosqlite.Connection | None = None
+        try:
+            async with asyncio.timeout(timeout * 5):  # the first open may create the file
+                writer = await aiosqlite.connect(path, timeout=timeout, isolation_level=None)
+                await writer.execute("PRAGMA journal_mode = WAL")
+                await writer.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
+                if migrate:
+                    await _migrate(writer)
+                else:
+                    await _check_version(writer)
+            reader = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            # WAL readers do not wait for writers; a short wait covers recovery only.
+            reader.execute("PRAGMA busy_timeout = 20")
+            reader.execute("PRAGMA query_only = 1")
+        except (sqlite3.Error, OSError, TimeoutError) as exc:
+            if writer is not None:
+                await writer.close()
+            raise StoreUnavailable(
+                f"cannot open SQLite database {path!r}: {exc or type(exc).__name__}",
+                store=cls.name,
+            ) from exc
+        except BaseException:
+            if writer is not None:
+                await writer.close()
+            raise
+        return cls(path, writer, reader, timeout)
+
+    async def _write(self, sql: str, params: tuple[Any, ...]) -> int:
+        """Run one statement on the writer thread; answers the rows it changed."""
+        cursor = await self._guard(lambda: self._writer.execute(sql, params))
+        return cursor.rowcount
+
+    async def _guard(self, op: Callable[[], Awaitable[_T]]) -> _T:
+        try:
+            async with asyncio.timeout(self.timeout):
+                return await op()
+        except TimeoutError as exc:
+            raise StoreUnavailable(
+                f"SQLite did not answer within {self.timeout}s", store=self.name
+            ) from exc
+        except sqlite3.IntegrityError as exc:
+            raise StoreError(f"SQLite refused a write: {exc}", store=self.name) from exc
+        except (sqlite3.Error, ValueError) as exc:  # ValueError: connection closed
+            raise StoreUnavailable(f"SQLite failed: {exc}", store=self.name) from exc
+
+    async def _read(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
+        try:
+            return self._reader.execute(sql, params).fetchall()
+        except sqlite3.OperationalError:
+            # Busy (recovery, an exclusive lock): wait for it off the event loop instead.
+            return list(await self._guard(lambda: self._writer.execute_fetchall(sql, params)))
+        except (sqlite3.Error, ValueError) as exc:
+            raise StoreUnavailable(f"SQLite failed: {exc}", store=self.name) from exc
+
+    def _record(self, row: Any) -> SessionRecord:
+        try:
+            return row_to_record(row)
+        except ValueError as exc:
+            raise StoreCorrupted(str(exc), store=self.name) from None
+
+    async def insert(self, ref: TokenRef, record: SessionRecord) -> None:
+        await self._write(_INSERT, (ref.digest, *record_values(record)))
+
+    async def get(self, ref: TokenRef) -> SessionRecord | None:
+        rows = await self._read(_SELECT, (ref.digest,))
+        return self._record(rows[0]) if rows else None
+
+    async def touch(self, ref: TokenRef, record: SessionRecord) -> bool:
+        params = (record.last_seen, record.idle_expires_at, record.deadline, ref.digest)
+        return await self._write(_TOUCH, (*params, record.last_seen)) == 1
+
+    async def replace(self, old: TokenRef, new: TokenRef, record: SessionRecord) -> bool:
+        return await self._write(_REPLACE, (new.digest, *record_values(record), old.digest)) == 1
+
+    async def delete(self, ref: TokenRef) -> bool:
+        return await self._write(_DELETE, (ref.digest,)) == 1
+
+    async def delete_handle(self, user_id: str, handle: str) -> bool:
+        return await self._write(_DELETE_HANDLE, (user_id, handle)) == 1
+
+    async def delete_user(self, user_id: str, *, keep_handle: str | None = None) -> int:
+        return await self._write(_DELETE_USER, (user_id, keep_handle))
+
+    async def list_user(self, user_id: str) -> list[SessionRecord]:
+        return [self._record(row) for row in await self._read(_SELECT_USER, (user_id,))]
+
+    async def sweep(self, now: float) -> int:
+        return await self._write(_SWEEP, (now,))
+
+    async def close(self) -> None:
+        self._reader.close()
+        await self._writer.close()
+
+
+async def _check_version(conn: aiosqlite.Connection) -> int:
+    await conn.execute(
+        "CREATE TABLE IF NOT EXISTS revocable_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
+    )
+    rows = list(
+        await conn.execute_fetchall("SELECT value FROM revocable_meta WHERE key = 'schema_version'")
+    )
+    version = int(rows[0][0]) if rows else 0
+    if version > SCHEMA_VERSION:
+        raise ConfigurationError(
+            f"the database schema is version {version}, newer than this revocable "
+            f"understands ({SCHEMA_VERSION}): upgrade revocable"
+        )
+    return version
+
+
+async def _migrate(conn: aiosqlite.Connection) -> None:
+    """Bring the schema to ``SCHEMA_VERSION`` in one transaction; a no-op when current."""
+    await conn.execute("BEGIN IMMEDIATE")  # one migrator at a time, across processes
+    try:
+        version = await _check_version(conn)
+        for step in range(version + 1, SCHEMA_VERSION + 1):
+            for statement in _MIGRATIONS[step]:
+                await conn.execute(statement)
+        await conn.execute(
+            "INSERT OR REPLACE INTO revocable_meta (key, value) VALUES ('schema_version', ?)",
+            (str(SCHEMA_VERSION),),
+        )
+        await conn.execute("COMMIT")
+    except BaseException:
+        await conn.execute("ROLLBACK")
+        raise
