@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from redis import exceptions as redis_errors
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
@@ -138,16 +138,24 @@ class RedisStore:
         namespace: str = "rv",
         timeout: float = DEFAULT_TIMEOUT,
         require_durable: bool = False,
+        pool_size: int = 50,
     ) -> RedisStore:
-        """Connect to ``redis://`` or ``rediss://`` ``url`` and check the server answers."""
-        client = Redis.from_url(
+        """Connect to ``redis://`` or ``rediss://`` ``url`` and check the server answers.
+
+        At most ``pool_size`` connections are open; more concurrent calls wait
+        for one (within ``timeout``) rather than fail.
+        """
+        pool = BlockingConnectionPool.from_url(
             url,
+            max_connections=pool_size,
+            timeout=timeout,
             socket_timeout=timeout,  # redis-py waits forever by default
             socket_connect_timeout=timeout,
             # One immediate retry replaces a pooled connection that died with a
             # restarted server; the whole call stays bounded by ``timeout``.
             retry=Retry(NoBackoff(), 1),
         )
+        client = Redis.from_pool(pool)
         store = cls(client, namespace=namespace, timeout=timeout)
         try:
             await store._guard(client.ping)

@@ -1,0 +1,391 @@
+"""The behaviour every session store must show, run once per store.
+
+Each store's test module subclasses ``StoreContract`` and provides two
+fixtures: ``open_store`` (an async factory of connected stores, all sharing
+one backend) and ``dump_backend`` (every byte the backend holds for a user,
+to prove no token is stored).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+
+from revocable import InvalidInput, SessionManager, SessionPolicy
+from revocable.core.tokens import parse_token
+from revocable.stores.base import SessionStore
+from tests.stores.counting import CountingStore
+
+OpenStore = Callable[[], Awaitable[SessionStore]]
+DumpBackend = Callable[[SessionStore, str], Awaitable[bytes]]
+MakeManager = Callable[..., Awaitable[SessionManager]]
+
+SHORT = SessionPolicy(absolute_lifetime=1.0, touch_interval=0.0)
+
+
+class StoreContract:
+    @pytest.fixture(name="open_store")
+    def _open_store(self) -> OpenStore:
+        raise NotImplementedError("each store's test class provides open_store")
+
+    @pytest.fixture(name="dump_backend")
+    def _dump_backend(self) -> DumpBackend:
+        raise NotImplementedError("each store's test class provides dump_backend")
+
+    @pytest.fixture(name="make_manager")
+    async def _make_manager(self, open_store: OpenStore) -> AsyncIterator[MakeManager]:
+        opened: list[SessionStore] = []
+
+        async def make(policy: SessionPolicy = SessionPolicy.DEFAULT) -> SessionManager:
+            store = await open_store()
+            opened.append(store)
+            return SessionManager(store, policy)
+
+        yield make
+        for store in opened:
+            await store.close()
+
+    @pytest.fixture(name="sessions")
+    async def _sessions(self, make_manager: MakeManager) -> SessionManager:
+        return await make_manager()
+
+    @pytest.fixture(name="user")
+    def _user(self) -> str:
+        return f"user-{uuid.uuid4()}"
+
+    # -- create and validate ---------------------------------------------------------------
+
+    async def test_created_session_validates_with_its_fields(
+        self, sessions: SessionManager, user: str
+    ) -> None:
+        """A new session validates and carries the user, client and data it was made with."""
+        issued = await sessions.create(
+            user, client_ip="2001:db8::1", user_agent="Firefox/140", data={"role": "admin"}
+        )
+        record = await sessions.validate(issued.token)
+        assert record is not None
+        assert (record.user_id, record.client_ip, record.user_agent) == (
+            user, "2001:db8::1", "Firefox/140"
+        )
+        assert dict(record.data) == {"role": "admin"}
+        assert record.handle == issued.record.handle
+        assert record.created_at == pytest.approx(time.time(), abs=5)
+        assert record.expires_at == pytest.approx(record.created_at + 7 * 86400)
+
+    async def test_unicode_and_brace_user_ids_round_trip(self, sessions: SessionManager) -> None:
+        """User ids are opaque text: non-ASCII and key-like characters are kept exactly."""
+        for user in (f"Zoë 李 {uuid.uuid4()}", f"{{tag}}:u:{uuid.uuid4()}"):
+            issued = await sessions.create(user)
+            record = await sessions.validate(issued.token)
+            assert record is not None and record.user_id == user
+            assert [r.handle for r in await sessions.list_sessions(user)] == [record.handle]
+
+    async def test_store_holds_no_token(
+        self, sessions: SessionManager, user: str, dump_backend: DumpBackend
+    ) -> None:
+        """Neither the token nor its raw bytes appear anywhere in the backend."""
+        issued = await sessions.create(user, data={"k": "v"})
+        dump = await dump_backend(sessions.store, user)
+        raw = base64.urlsafe_b64decode(issued.token + "==")
+        assert issued.record.handle.encode() in dump  # the dump does see this session
+        assert issued.token.encode() not in dump
+        assert raw not in dump and raw.hex().encode() not in dump
+
+    async def test_unknown_and_malformed_tokens_are_no_session(
+        self, make_manager: MakeManager, user: str
+    ) -> None:
+        """Unknown tokens cost one read; malformed ones are refused before the store."""
+        manager = await make_manager()
+        issued = await manager.create(user)
+        counting = CountingStore(manager.store)
+        manager.store = counting
+        forged = issued.token[:-2] + ("AA" if issued.token[-2:] != "AA" else "BA")
+        assert await manager.validate(forged) is None
+        assert counting.calls["get"] == 1
+        counting.calls.clear()
+        malformed: list[object] = [
+            "", "x", issued.token + "A", issued.token[:-1], issued.token[:-1] + "B",
+            issued.token[:-1] + "=", "é" * 46, "\x00" * 46, "a" * 10_000_000, None, 42,
+            issued.token.encode(), issued.token[:20] + "+/" + issued.token[22:],
+        ]
+        for token in malformed:
+            assert await manager.validate(token) is None
+            assert await manager.revoke(token) is False
+            assert await manager.rotate(token) is None
+        assert counting.calls == {}
+        assert await manager.validate(issued.token) is not None
+
+    # -- touch throttling ------------------------------------------------------------------
+
+    async def test_validate_does_not_write_within_touch_interval(
+        self, make_manager: MakeManager, user: str
+    ) -> None:
+        """Sliding expiry is throttled: many validations in one interval write nothing."""
+        manager = await make_manager(SessionPolicy(touch_interval=60))
+        issued = await manager.create(user)
+        counting = CountingStore(manager.store)
+        manager.store = counting
+        for _ in range(50):
+            assert await manager.validate(issued.token) is not None
+        assert counting.calls == {"get": 50}
+
+    async def test_validate_writes_last_seen_once_interval_passed(
+        self, make_manager: MakeManager, user: str
+    ) -> None:
+        """After the touch interval, one validation writes last_seen; the next ones do not."""
+        manager = await make_manager(SessionPolicy(touch_interval=0.3))
+        issued = await manager.create(user)
+        await asyncio.sleep(0.35)
+        counting = CountingStore(manager.store)
+        manager.store = counting
+        first = await manager.validate(issued.token)
+        assert first is not None and first.last_seen > issued.record.last_seen
+        for _ in range(5):
+            assert await manager.validate(issued.token) is not None
+        assert counting.calls == {"get": 6, "touch": 1}
+        listed = await manager.list_sessions(user)
+        assert listed[0].last_seen == pytest.approx(first.last_seen)
+
+    # -- expiry ----------------------------------------------------------------------------
+
+    async def test_absolute_lifetime_ends_session_and_store_drops_it(
+        self, make_manager: MakeManager, user: str
+    ) -> None:
+        """Past its absolute lifetime a session is refused, even when used, and the store
+        drops it (TTL, or the sweep)."""
+        manager = await make_manager(SHORT)
+        issued = await manager.create(user)
+        ref = parse_token(issued.token)
+        await asyncio.sleep(0.5)
+        assert await manager.validate(issued.token) is not None  # a touch extends nothing
+        await asyncio.sleep(0.7)
+        assert await manager.validate(issued.token) is None
+        assert await manager.list_sessions(user) == []
+        await manager.store.sweep(time.time())
+        assert await manager.store.get(ref) is None
+        assert await manager.store.list_user(user) == []
+
+    async def test_idle_timeout_slides_with_use_and_ends_when_idle(
+        self, make_manager: MakeManager, user: str
+    ) -> None:
+        """An idle timeout is pushed forward by use and ends a session left alone."""
+        policy = SessionPolicy(absolute_lifetime=60, idle_timeout=1.0, touch_interval=0.1)
+        manager = await make_manager(policy)
+        issued = await manager.create(user)
+        for _ in range(4):  # 1.6 s of activity, longer than the idle timeout
+            await asyncio.sleep(0.4)
+            assert await manager.validate(issued.token) is not None
+        await asyncio.sleep(1.2)
+        assert await manager.validate(issued.token) is None
+        await manager.store.sweep(time.time())
+        assert await manager.store.get(parse_token(issued.token)) is None
+
+    async def test_sweep_keeps_live_sessions(self, make_manager: MakeManager, user: str) -> None:
+        """A sweep deletes the expired sessions and only those."""
+        short = await make_manager(SHORT)
+        dead = await short.create(user)
+        live = await (await make_manager()).create(user)
+        await asyncio.sleep(1.1)
+        assert await short.sweep() >= (1 if short.store.name != "redis" else 0)
+        assert await short.store.get(parse_token(dead.token)) is None
+        assert await short.validate(live.token) is not None
+
+    # -- revocation ------------------------------------------------------------------------
+
+    async def test_revoke_ends_only_that_session(self, sessions: SessionManager, user: str) -> None:
+        """Logout kills the session at once; the user's other sessions live on."""
+        a, b = await sessions.create(user), await sessions.create(user)
+        assert await sessions.revoke(a.token) is True
+        assert await sessions.validate(a.token) is None
+        assert await sessions.revoke(a.token) is False
+        assert await sessions.validate(b.token) is not None
+        assert [r.handle for r in await sessions.list_sessions(user)] == [b.record.handle]
+
+    async def test_revoke_handle_only_for_its_owner(
+        self, sessions: SessionManager, user: str
+    ) -> None:
+        """A handle revokes its owner's session; another user naming it revokes nothing."""
+        issued = await sessions.create(user)
+        handle = issued.record.handle
+        assert await sessions.revoke_handle(f"other-{user}", handle) is False
+        assert await sessions.revoke_handle(user, "not-a-handle") is False
+        assert await sessions.validate(issued.token) is not None
+        assert await sessions.revoke_handle(user, handle) is True
+        assert await sessions.validate(issued.token) is None
+        assert await sessions.revoke_handle(user, handle) is False
+
+    async def test_revoke_all_keeps_only_the_kept_session(
+        self, sessions: SessionManager, user: str
+    ) -> None:
+        """Log out all other devices: every session dies but the one kept."""
+        issued = [await sessions.create(user) for _ in range(5)]
+        other = await sessions.create(f"other-{user}")
+        keep = issued[2]
+        assert await sessions.revoke_all(user, keep_handle=keep.record.handle) == 4
+        assert [await sessions.validate(s.token) is not None for s in issued] == [
+            False, False, True, False, False
+        ]
+        assert [r.handle for r in await sessions.list_sessions(user)] == [keep.record.handle]
+        assert await sessions.validate(other.token) is not None
+        assert await sessions.revoke_all(user) == 1
+        assert await sessions.list_sessions(user) == []
+        assert await sessions.revoke_all(user) == 0
+
+    async def test_revoke_all_of_many_sessions(self, sessions: SessionManager, user: str) -> None:
+        """Revoke-all scales past a handful of sessions."""
+        issued = await asyncio.gather(*(sessions.create(user) for _ in range(300)))
+        assert len(await sessions.list_sessions(user)) == 300
+        assert await sessions.revoke_all(user) == 300
+        assert not any(await asyncio.gather(*(sessions.validate(s.token) for s in issued)))
+
+    async def test_list_is_oldest_first_and_per_user(
+        self, sessions: SessionManager, user: str
+    ) -> None:
+        """Listing shows only this user's live sessions, oldest first."""
+        made = []
+        for _ in range(3):
+            made.append(await sessions.create(user))
+            await asyncio.sleep(0.01)
+        await sessions.create(f"other-{user}")
+        assert [r.handle for r in await sessions.list_sessions(user)] == [
+            s.record.handle for s in made
+        ]
+        assert await sessions.list_sessions(f"nobody-{user}") == []
+
+    # -- rotation --------------------------------------------------------------------------
+
+    async def test_rotate_issues_new_token_and_kills_old(
+        self, sessions: SessionManager, user: str
+    ) -> None:
+        """Rotation: new token, old token dead, same session (handle, creation, deadline)."""
+        issued = await sessions.create(user, data={"role": "user"})
+        await asyncio.sleep(0.01)
+        rotated = await sessions.rotate(issued.token, reauthenticated=True, data={"role": "admin"})
+        assert rotated is not None and rotated.token != issued.token
+        assert await sessions.validate(issued.token) is None
+        record = await sessions.validate(rotated.token)
+        assert record is not None
+        assert record.handle == issued.record.handle
+        assert record.created_at == issued.record.created_at
+        assert record.expires_at == issued.record.expires_at
+        assert record.authenticated_at > issued.record.authenticated_at
+        assert dict(record.data) == {"role": "admin"}
+        assert await sessions.rotate(issued.token) is None
+        assert len(await sessions.list_sessions(user)) == 1
+        assert await sessions.revoke_handle(user, record.handle) is True
+        assert await sessions.validate(rotated.token) is None
+
+    async def test_concurrent_rotations_have_one_winner(
+        self, make_manager: MakeManager, user: str
+    ) -> None:
+        """Of many concurrent rotations of one token, exactly one succeeds."""
+        managers = [await make_manager() for _ in range(4)]
+        issued = await managers[0].create(user)
+        results = await asyncio.gather(
+            *(managers[i % 4].rotate(issued.token) for i in range(20))
+        )
+        winners = [r for r in results if r is not None]
+        assert len(winners) == 1
+        assert await managers[0].validate(winners[0].token) is not None
+        assert len(await managers[0].list_sessions(user)) == 1
+
+    # -- concurrency -----------------------------------------------------------------------
+
+    async def test_creates_racing_revoke_all_leave_no_escaped_session(
+        self, make_manager: MakeManager, user: str
+    ) -> None:
+        """Creates racing revoke-all: sessions made before it began are dead when it
+        returns, and every session still alive is listed (so the next revoke-all kills it)."""
+        managers = [await make_manager() for _ in range(4)]
+        before = [await managers[0].create(user) for _ in range(20)]
+        revoke_started = asyncio.Event()
+
+        async def create_many(m: SessionManager) -> list[tuple[str, float]]:
+            made = []
+            for _ in range(25):
+                issued = await m.create(user)
+                made.append((issued.token, time.monotonic()))
+                await asyncio.sleep(0)
+            return made
+
+        async def revoke() -> tuple[float, int]:
+            await asyncio.sleep(0.005)
+            revoke_started.set()
+            started = time.monotonic()
+            await managers[3].revoke_all(user)
+            return started, 0
+
+        *batches, (started, _) = await asyncio.gather(
+            *(create_many(m) for m in managers[:3]), revoke()
+        )
+        racing = [item for batch in batches for item in batch]
+        for issued in before:
+            assert await managers[0].validate(issued.token) is None
+        for token, returned_at in racing:
+            if returned_at < started:
+                assert await managers[0].validate(token) is None
+        listed = {r.handle for r in await managers[0].list_sessions(user)}
+        for token, _ in racing:
+            record = await managers[0].validate(token)
+            assert record is None or record.handle in listed
+        await managers[0].revoke_all(user)
+        for token, _ in racing:
+            assert await managers[0].validate(token) is None
+
+    async def test_touch_validate_revoke_race_never_resurrects(
+        self, make_manager: MakeManager, user: str
+    ) -> None:
+        """Touches racing a revocation never bring the session back."""
+        policy = SessionPolicy(touch_interval=0.0)  # every validation writes
+        managers = [await make_manager(policy) for _ in range(3)]
+        for _ in range(5):
+            issued = await managers[0].create(user)
+
+            async def hammer(m: SessionManager, token: str = issued.token) -> None:
+                for _ in range(20):
+                    await m.validate(token)
+                    await m.touch(token)
+
+            await asyncio.gather(
+                hammer(managers[0]), hammer(managers[1]), managers[2].revoke(issued.token)
+            )
+            assert await managers[0].validate(issued.token) is None
+            assert await managers[0].store.get(parse_token(issued.token)) is None
+        assert await managers[0].list_sessions(user) == []
+
+    async def test_stale_touch_after_revoke_is_refused(
+        self, sessions: SessionManager, user: str
+    ) -> None:
+        """A touch computed before a revocation and applied after it changes nothing."""
+        issued = await sessions.create(user)
+        ref = parse_token(issued.token)
+        stale = await sessions.store.get(ref)
+        assert stale is not None
+        await sessions.revoke(issued.token)
+        assert await sessions.store.touch(ref, stale) is False
+        assert await sessions.store.get(ref) is None
+        assert await sessions.list_sessions(user) == []
+
+    # -- bad input -------------------------------------------------------------------------
+
+    async def test_bad_input_is_a_typed_error_and_writes_nothing(
+        self, sessions: SessionManager, user: str
+    ) -> None:
+        """Unusable user ids, client IPs and data raise InvalidInput before any write."""
+        bad_calls = [
+            dict(user_id=""), dict(user_id="a\x00b"), dict(user_id="x" * 257),
+            dict(user_id=user, client_ip="999.1.1.1"),
+            dict(user_id=user, data={"big": "x" * 5000}),
+            dict(user_id=user, data={"nan": float("nan")}),
+            dict(user_id=user, data={"obj": object()}),
+            dict(user_id=user, data={"nul": "a\x00"}),
+        ]
+        for kwargs in bad_calls:
+            with pytest.raises(InvalidInput):
+                await sessions.create(**kwargs)  # type: ignore[arg-type]
+        assert await sessions.list_sessions(user) == []

@@ -1,0 +1,132 @@
+"""The Redis store against the store contract, plus what only Redis has."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from redis.asyncio import Redis
+from redis.crc import key_slot
+
+from revocable import ConfigurationError, SessionManager, SessionPolicy
+from revocable.core.tokens import parse_token
+from revocable.stores.base import SessionStore
+from revocable.stores.redis import RedisStore
+from tests.services import REDIS_URL, require
+from tests.stores.contract import DumpBackend, OpenStore, StoreContract
+
+
+class TestRedisStore(StoreContract):
+    @pytest.fixture(name="namespace")
+    async def _namespace(self) -> AsyncIterator[str]:
+        require("redis", REDIS_URL)
+        namespace = f"rvtest-{uuid.uuid4().hex[:12]}"
+        yield namespace
+        client = Redis.from_url(REDIS_URL)
+        keys = [key async for key in client.scan_iter(match=f"{namespace}:*")]
+        if keys:
+            await client.delete(*keys)
+        await client.aclose()
+
+    @pytest.fixture(name="open_store")
+    def _open_store(self, namespace: str) -> OpenStore:
+        async def open_() -> SessionStore:
+            store = await RedisStore.open(REDIS_URL)
+            store.namespace = namespace
+            return store
+
+        return open_
+
+    @pytest.fixture(name="dump_backend")
+    def _dump_backend(self, namespace: str) -> DumpBackend:
+        async def dump(store: SessionStore, user: str) -> bytes:
+            client = Redis.from_url(REDIS_URL)
+            out = []
+            async for key in client.scan_iter(match=f"{namespace}:*"):
+                kind = await client.type(key)
+                value = await client.get(key) if kind == b"string" else await client.hgetall(key)
+                out.append(key + b"=" + repr(value).encode())
+            await client.aclose()
+            return b"\n".join(out)
+
+        return dump
+
+    @pytest.fixture(name="store")
+    async def _store(self, open_store: OpenStore) -> AsyncIterator[RedisStore]:
+        store = await open_store()
+        assert isinstance(store, RedisStore)
+        yield store
+        await store.close()
+
+    async def test_all_keys_of_a_user_share_one_cluster_slot(
+        self, store: RedisStore, namespace: str
+    ) -> None:
+        """Every key a user's sessions create hashes to one Redis Cluster slot."""
+        manager = SessionManager(store)
+        for user in ("alice", "bob", "Zoë {x}", "a" * 256):
+            for _ in range(5):
+                await manager.create(user)
+            slots = {
+                key_slot(key)
+                async for key in store.client.scan_iter(match=f"{namespace}:*")
+                if (await store.client.type(key)) == b"hash"
+                and key.endswith(b":u:" + user.encode())
+                or (
+                    (await store.client.type(key)) == b"string"
+                    and (await store.client.get(key) or b"").find(
+                        b'"u":' + repr(user).replace("'", '"').encode()
+                    )
+                    >= 0
+                )
+            }
+            assert len(slots) == 1, (user, slots)
+
+    async def test_session_keys_expire_at_their_deadline(self, store: RedisStore) -> None:
+        """Redis itself expires a session at its deadline (PXAT), and the index with it."""
+        manager = SessionManager(store, SessionPolicy(absolute_lifetime=30, idle_timeout=10, touch_interval=1))
+        issued = await manager.create("ttl-user")
+        key = store._session_key(parse_token(issued.token))
+        expire_ms = await store.client.pexpiretime(key)
+        assert expire_ms / 1000 == pytest.approx(issued.record.deadline, abs=0.01)
+        assert expire_ms / 1000 == pytest.approx(time.time() + 10, abs=2)
+        index_ms = await store.client.pexpiretime(store._index_key("ttl-user"))
+        assert index_ms / 1000 == pytest.approx(issued.record.expires_at, abs=0.01)
+
+    async def test_validate_is_one_command_and_revoke_all_one_round_trip(
+        self, store: RedisStore
+    ) -> None:
+        """validate sends one GET; revoke-all of 1,000 sessions is one script call."""
+        manager = SessionManager(store)
+        user = f"bulk-{uuid.uuid4()}"
+        issued = [await manager.create(user) for _ in range(1000)]
+        commands: list[Any] = []
+        original = store.client.execute_command
+
+        async def counted(*args: Any, **kwargs: Any) -> Any:
+            commands.append(args[0])
+            return await original(*args, **kwargs)
+
+        store.client.execute_command = counted  # type: ignore[method-assign]
+        try:
+            assert await manager.validate(issued[0].token) is not None
+            assert commands == ["GET"]
+            commands.clear()
+            assert await manager.revoke_all(user) == 1000
+        finally:
+            store.client.execute_command = original  # type: ignore[method-assign]
+        assert commands == ["EVALSHA"]
+        assert await store.client.exists(store._index_key(user)) == 0
+
+    async def test_require_durable_refuses_a_server_without_aof(self) -> None:
+        """require_durable refuses a Redis that would lose revocations on a crash."""
+        require("redis", REDIS_URL)
+        client = Redis.from_url(REDIS_URL)
+        config = await client.config_get("append*")
+        await client.aclose()
+        if config.get("appendfsync") == "always" and config.get("appendonly") == "yes":
+            pytest.skip("this Redis is already durable")
+        with pytest.raises(ConfigurationError, match="appendfsync always"):
+            await RedisStore.open(REDIS_URL, require_durable=True)
