@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-import uuid
 from typing import Any
 
 import asyncpg
@@ -33,9 +32,7 @@ class TestPostgresStore(StoreContract):
         async def dump(store: SessionStore, user: str) -> bytes:
             conn = await asyncpg.connect(POSTGRES_URL)
             try:
-                rows = await conn.fetch(
-                    "SELECT * FROM revocable_sessions WHERE user_id = $1", user
-                )
+                rows = await conn.fetch("SELECT * FROM revocable_sessions WHERE user_id = $1", user)
             finally:
                 await conn.close()
             values = [v for row in rows for v in row.values()]
@@ -81,4 +78,5 @@ class TestPostgresStore(StoreContract):
             assert await manager.revoke_all(user) == 50
         finally:
             await store.close()
-        assert len(statements) == 1 and statements[0].startswith("DELETE"), statements
+        assert len(statements) == 1, statements
+        assert statements[0].startswith("DELETE")

@@ -68,8 +68,9 @@ class TestSQLiteStore(StoreContract):
         statements: list[str] = []
         await store._writer.set_trace_callback(statements.append)
         assert await manager.revoke_all("bulk-user") == 50
-        await store._writer.set_trace_callback(None)
-        assert len(statements) == 1 and statements[0].startswith("DELETE")
+        await store._writer.set_trace_callback(None)  # type: ignore[arg-type]
+        assert len(statements) == 1
+        assert statements[0].startswith("DELETE")
 
     async def test_reads_do_not_leave_the_event_loop_thread(self, store: SQLiteStore) -> None:
         """Validation reads on the direct connection; the writer thread is not used."""
@@ -79,5 +80,5 @@ class TestSQLiteStore(StoreContract):
         await store._writer.set_trace_callback(statements.append)
         for _ in range(10):
             assert await manager.validate(issued.token) is not None
-        await store._writer.set_trace_callback(None)
+        await store._writer.set_trace_callback(None)  # type: ignore[arg-type]
         assert statements == []

@@ -61,9 +61,7 @@ def check_user_id(user_id: object) -> str:
     if not isinstance(user_id, str):
         raise InvalidInput("user_id must be a str")
     if not 0 < len(user_id) <= MAX_USER_ID_LENGTH or not user_id.isprintable():
-        raise InvalidInput(
-            f"user_id must be 1 to {MAX_USER_ID_LENGTH} printable characters"
-        )
+        raise InvalidInput(f"user_id must be 1 to {MAX_USER_ID_LENGTH} printable characters")
     return user_id
 
 

@@ -100,6 +100,8 @@ def new_handle() -> str:
 
 def is_handle(value: object) -> bool:
     """Whether ``value`` has the shape of a handle (checked before any store call)."""
-    return isinstance(value, str) and len(value) == HANDLE_LENGTH and bool(
-        value.isascii() and _HANDLE_RE.fullmatch(value)
+    return (
+        isinstance(value, str)
+        and len(value) == HANDLE_LENGTH
+        and bool(value.isascii() and _HANDLE_RE.fullmatch(value))
     )

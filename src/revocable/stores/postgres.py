@@ -46,9 +46,7 @@ _REPLACE = (
 )
 _DELETE = f"DELETE FROM {TABLE} WHERE digest = $1"  # noqa: S608
 _DELETE_HANDLE = f"DELETE FROM {TABLE} WHERE user_id = $1 AND handle = $2"  # noqa: S608
-_DELETE_USER = (
-    f"DELETE FROM {TABLE} WHERE user_id = $1 AND handle IS DISTINCT FROM $2::text"  # noqa: S608
-)
+_DELETE_USER = f"DELETE FROM {TABLE} WHERE user_id = $1 AND handle IS DISTINCT FROM $2::text"  # noqa: S608
 _SWEEP = f"DELETE FROM {TABLE} WHERE deadline <= $1"  # noqa: S608
 
 _MIGRATION_LOCK = 0x7265766F  # "revo": one migrator at a time, across processes

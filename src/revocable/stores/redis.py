@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from redis import exceptions as redis_errors
 from redis.asyncio import BlockingConnectionPool, Redis
@@ -168,12 +168,13 @@ class RedisStore:
 
     async def _check_durable(self) -> None:
         try:
-            config = await self._guard(lambda: self.client.config_get("append*"))
+            config: dict[Any, Any] = await self._guard(lambda: self.client.config_get("append*"))
         except StoreError as exc:
             raise ConfigurationError(
                 "require_durable: cannot read the server's CONFIG to check appendonly"
             ) from exc
-        if config.get(b"appendonly") != b"yes" or config.get(b"appendfsync") != b"always":
+        settings = {_text(k): _text(v) for k, v in config.items()}
+        if settings.get("appendonly") != "yes" or settings.get("appendfsync") != "always":
             raise ConfigurationError(
                 "require_durable: this Redis can lose revocations on a crash; "
                 "set 'appendonly yes' and 'appendfsync always', or open with "
@@ -211,11 +212,11 @@ class RedisStore:
     async def insert(self, ref: TokenRef, record: SessionRecord) -> None:
         keys = [self._session_key(ref), self._index_key(record.user_id)]
         args = [encode_record(record), record.handle, ref.key]
-        args += [_ms(record.deadline), _ms(record.expires_at)]
+        args += [str(_ms(record.deadline)), str(_ms(record.expires_at))]
         await self._guard(lambda: self._insert(keys, args))
 
     async def get(self, ref: TokenRef) -> SessionRecord | None:
-        raw = await self._guard(lambda: self.client.get(self._session_key(ref)))
+        raw: Any = await self._guard(lambda: self.client.get(self._session_key(ref)))
         return None if raw is None else self._record(raw)
 
     async def touch(self, ref: TokenRef, record: SessionRecord) -> bool:
@@ -228,7 +229,7 @@ class RedisStore:
 
     async def replace(self, old: TokenRef, new: TokenRef, record: SessionRecord) -> bool:
         keys = [self._session_key(old), self._session_key(new), self._index_key(record.user_id)]
-        args = [encode_record(record), record.handle, new.key, _ms(record.deadline)]
+        args = [encode_record(record), record.handle, new.key, str(_ms(record.deadline))]
         return bool(await self._guard(lambda: self._replace(keys, args)))
 
     async def delete(self, ref: TokenRef) -> bool:
@@ -260,3 +261,5 @@ def _ms(when: float) -> int:
     return math.ceil(when * 1000)
 
 
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
