@@ -48,7 +48,7 @@ class InvalidStoreURL(ConfigurationError):
     code = "invalid_store_url"
 
     def __init__(self, url: str, reason: str) -> None:
-        super().__init__(f"invalid store URL {_redact_url(url)!r}: {reason}")
+        super().__init__(f"invalid store URL {redact_url(url)!r}: {reason}")
         self.reason = reason
 
 
@@ -89,7 +89,7 @@ class StoreCorrupted(StoreError):
     code = "store_corrupted"
 
 
-def _redact_url(url: str) -> str:
+def redact_url(url: str) -> str:
     """Hide a password in a URL before it reaches a message or a log."""
     scheme, sep, rest = url.partition("://")
     if not sep or "@" not in rest:
