@@ -33,8 +33,10 @@ async def main(path: str) -> None:
         print(f"phone revoked from the devices page: {await sessions.validate(phone.token)}")
 
         count = await sessions.revoke_all("alice")
-        print(f"log out all devices revoked {count}; laptop now: "
-              f"{await sessions.validate(rotated.token)}")
+        print(
+            f"log out all devices revoked {count}; laptop now: "
+            f"{await sessions.validate(rotated.token)}"
+        )
     finally:
         await sessions.close()
 

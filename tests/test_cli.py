@@ -44,7 +44,8 @@ def test_version_and_help_run_as_a_console_command() -> None:
     )
     assert __version__ in out.stdout
     help_text = CliRunner().invoke(main, ["--help"]).output
-    assert "sessions" in help_text and "migrate" in help_text
+    assert "sessions" in help_text
+    assert "migrate" in help_text
 
 
 @pytest.mark.parametrize(

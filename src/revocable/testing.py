@@ -1,10 +1,10 @@
 """Helpers for testing code that uses revocable: a hand-driven clock and a memory setup.
 
-    clock = ManualClock()
-    sessions = memory_sessions(clock=clock)
-    issued = await sessions.create("alice")
-    clock.advance(8 * 24 * 3600)
-    assert await sessions.validate(issued.token) is None
+clock = ManualClock()
+sessions = memory_sessions(clock=clock)
+issued = await sessions.create("alice")
+clock.advance(8 * 24 * 3600)
+assert await sessions.validate(issued.token) is None
 """
 
 from __future__ import annotations

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from revocable import ConfigurationError, InvalidInput, SessionPolicy
@@ -118,7 +120,7 @@ def test_record_encoding_round_trips_and_rejects_garbage() -> None:
         {"sweep_interval": 0},
     ],
 )
-def test_policy_refuses_inconsistent_settings(kwargs: dict[str, float]) -> None:
+def test_policy_refuses_inconsistent_settings(kwargs: dict[str, Any]) -> None:
     """Policies are validated when built, with a ConfigurationError (a ValueError)."""
     with pytest.raises(ConfigurationError):
         SessionPolicy(**kwargs)

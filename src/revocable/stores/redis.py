@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 
 from redis import exceptions as redis_errors
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
@@ -108,13 +109,21 @@ class RedisStore:
     """Sessions in Redis. Build it with ``await RedisStore.open(url)``.
 
     Pass an existing client (``redis.asyncio.Redis`` or ``RedisCluster``) to the
-    constructor instead when the application manages its own.
+    constructor instead when the application manages its own. At most
+    ``max_in_flight`` calls run at once (more wait, within ``timeout``): the
+    cluster client fails outright, rather than waits, when its per-node pool
+    (default 100 connections) is exhausted.
     """
 
     name = "redis"
 
     def __init__(
-        self, client: Redis, *, namespace: str = "rv", timeout: float = DEFAULT_TIMEOUT
+        self,
+        client: Redis | RedisCluster,
+        *,
+        namespace: str = "rv",
+        timeout: float = DEFAULT_TIMEOUT,
+        max_in_flight: int = 50,
     ) -> None:
         if not namespace or any(c in namespace for c in "{}"):
             raise ConfigurationError("namespace must be non-empty and free of '{' and '}'")
@@ -123,6 +132,7 @@ class RedisStore:
         self.client = client
         self.namespace = namespace
         self.timeout = timeout
+        self._in_flight = asyncio.Semaphore(max_in_flight)
         self._insert = client.register_script(_INSERT)
         self._replace = client.register_script(_REPLACE)
         self._delete = client.register_script(_DELETE)
@@ -140,23 +150,35 @@ class RedisStore:
         require_durable: bool = False,
         pool_size: int = 50,
     ) -> RedisStore:
-        """Connect to ``redis://`` or ``rediss://`` ``url`` and check the server answers.
+        """Connect to ``url`` and check the server answers.
 
-        At most ``pool_size`` connections are open; more concurrent calls wait
-        for one (within ``timeout``) rather than fail.
+        ``redis://`` and ``rediss://`` name one server; ``redis+cluster://`` and
+        ``rediss+cluster://`` any node of a Redis Cluster. At most ``pool_size``
+        connections per server are open; more concurrent calls wait for one
+        (within ``timeout``) rather than fail.
         """
-        pool = BlockingConnectionPool.from_url(
-            url,
-            max_connections=pool_size,
-            timeout=timeout,
-            socket_timeout=timeout,  # redis-py waits forever by default
-            socket_connect_timeout=timeout,
-            # One immediate retry replaces a pooled connection that died with a
-            # restarted server; the whole call stays bounded by ``timeout``.
-            retry=Retry(NoBackoff(), 1),
-        )
-        client = Redis.from_pool(pool)
-        store = cls(client, namespace=namespace, timeout=timeout)
+        scheme, _, rest = url.partition("://")
+        client: Redis | RedisCluster
+        if scheme.endswith("+cluster"):
+            client = RedisCluster.from_url(
+                f"{scheme.removesuffix('+cluster')}://{rest}",
+                max_connections=pool_size,
+                socket_timeout=timeout,
+                socket_connect_timeout=timeout,
+            )
+        else:
+            pool = BlockingConnectionPool.from_url(
+                url,
+                max_connections=pool_size,
+                timeout=timeout,
+                socket_timeout=timeout,  # redis-py waits forever by default
+                socket_connect_timeout=timeout,
+                # One immediate retry replaces a pooled connection that died with a
+                # restarted server; the whole call stays bounded by ``timeout``.
+                retry=Retry(NoBackoff(), 1),
+            )
+            client = Redis.from_pool(pool)
+        store = cls(client, namespace=namespace, timeout=timeout, max_in_flight=pool_size)
         try:
             await store._guard(client.ping)
             if require_durable:
@@ -183,14 +205,16 @@ class RedisStore:
 
     async def _guard(self, op: Callable[[], Awaitable[_T]]) -> _T:
         try:
-            async with asyncio.timeout(self.timeout):
+            async with asyncio.timeout(self.timeout), self._in_flight:
                 return await op()
         except TimeoutError as exc:
             raise StoreUnavailable(
                 f"Redis did not answer within {self.timeout}s", store=self.name
             ) from exc
         except _UNREACHABLE as exc:
-            raise StoreUnavailable(f"Redis unreachable: {exc}", store=self.name) from exc
+            raise StoreUnavailable(
+                f"Redis unreachable: {type(exc).__name__}: {exc}", store=self.name
+            ) from exc
         except redis_errors.RedisError as exc:
             raise StoreError(f"Redis refused: {exc}", store=self.name) from exc
 

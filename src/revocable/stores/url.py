@@ -3,6 +3,7 @@
 =========================================  ======================================
 ``sqlite:///relative/path.db``             SQLite file (``sqlite:////abs/path.db``)
 ``redis://host:6379/0``, ``rediss://…``     Redis (needs ``revocable[redis]``)
+``redis+cluster://host:7000``               Redis Cluster, through any node
 ``postgresql://user@host:5432/db``          PostgreSQL (needs ``revocable[postgres]``)
 ``memory://``                              in-process, for tests and demos
 =========================================  ======================================
@@ -17,7 +18,8 @@ from revocable.stores.base import DEFAULT_TIMEOUT, SessionStore
 
 __all__ = ["open_store", "sqlite_path"]
 
-_SCHEMES = "sqlite, redis, rediss, postgresql, postgres, memory"
+_SCHEMES = "sqlite, redis, rediss, redis+cluster, postgresql, postgres, memory"
+_REDIS = ("redis", "rediss", "redis+cluster", "rediss+cluster")
 
 
 def sqlite_path(url: str) -> str:
@@ -48,7 +50,7 @@ async def open_store(url: str, *, timeout: float = DEFAULT_TIMEOUT) -> SessionSt
         from revocable.stores.memory import MemoryStore
 
         return MemoryStore()
-    if scheme in ("redis", "rediss"):
+    if scheme in _REDIS:
         if not parts.hostname:
             raise InvalidStoreURL(url, "a Redis URL needs a host: redis://127.0.0.1:6379/0")
         path = parts.path.strip("/")
