@@ -17,6 +17,7 @@ hundred milliseconds of commits (revocations too) can be lost.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -77,6 +78,9 @@ _UNREACHABLE = (
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
     asyncpg.exceptions.OperatorInterventionError,
+    # A connection dropped by the server while a query was starting on it:
+    # "cannot switch to state …; another operation is in progress".
+    asyncpg.InternalClientError,
 )
 
 
@@ -126,6 +130,7 @@ class PostgresStore:
         return store
 
     async def _guard(self, op: Callable[[], Awaitable[_T]]) -> _T:
+        """Run ``op`` within the timeout, turning driver failures into store errors."""
         try:
             async with asyncio.timeout(self.timeout):
                 return await op()
@@ -140,8 +145,33 @@ class PostgresStore:
         except asyncpg.PostgresError as exc:
             raise StoreError(f"PostgreSQL refused: {exc}", store=self.name) from exc
 
+    async def _on_connection(self, op: Callable[[Any], Awaitable[_T]]) -> _T:
+        """Run ``op`` on a pooled connection, all of it within the timeout.
+
+        A connection that overran is terminated before it goes back: asyncpg
+        would otherwise hold the release until a cancel request, bounded by its
+        own timeout, reached the server, doubling the wait on a frozen link.
+        """
+        conn: Any = None
+
+        async def run() -> _T:
+            nonlocal conn
+            conn = await self._pool.acquire()
+            return await op(conn)
+
+        try:
+            return await self._guard(run)
+        except StoreUnavailable as exc:
+            if conn is not None and isinstance(exc.__cause__, TimeoutError):
+                with contextlib.suppress(asyncpg.InterfaceError):  # already back in the pool
+                    conn.terminate()
+            raise
+        finally:
+            if conn is not None:
+                await self._pool.release(conn)
+
     async def _execute(self, sql: str, *args: Any) -> int:
-        status: str = await self._guard(lambda: self._pool.execute(sql, *args))
+        status: str = await self._on_connection(lambda conn: conn.execute(sql, *args))
         return int(status.rsplit(" ", 1)[-1])  # "DELETE 3" -> 3
 
     def _record(self, row: Any) -> SessionRecord:
@@ -154,7 +184,7 @@ class PostgresStore:
         await self._execute(_INSERT, ref.digest, *record_values(record))
 
     async def get(self, ref: TokenRef) -> SessionRecord | None:
-        row = await self._guard(lambda: self._pool.fetchrow(_SELECT, ref.digest))
+        row = await self._on_connection(lambda conn: conn.fetchrow(_SELECT, ref.digest))
         return None if row is None else self._record(row)
 
     async def touch(self, ref: TokenRef, record: SessionRecord) -> bool:
@@ -174,7 +204,7 @@ class PostgresStore:
         return await self._execute(_DELETE_USER, user_id, keep_handle)
 
     async def list_user(self, user_id: str) -> list[SessionRecord]:
-        rows = await self._guard(lambda: self._pool.fetch(_SELECT_USER, user_id))
+        rows = await self._on_connection(lambda conn: conn.fetch(_SELECT_USER, user_id))
         return [self._record(row) for row in rows]
 
     async def sweep(self, now: float) -> int:

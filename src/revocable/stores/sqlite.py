@@ -98,7 +98,10 @@ class SQLiteStore:
         if timeout <= 0:
             raise ConfigurationError("timeout must be positive")
         writer: aiosqlite.Connection | None = None
+        reader: sqlite3.Connection | None = None
         try:
+            # The reader first: a bad path fails here, before aiosqlite starts a thread.
+            reader = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             async with asyncio.timeout(timeout * 5):  # the first open may create the file
                 writer = await aiosqlite.connect(path, timeout=timeout, isolation_level=None)
                 await writer.execute("PRAGMA journal_mode = WAL")
@@ -107,20 +110,19 @@ class SQLiteStore:
                     await _migrate(writer)
                 else:
                     await _check_version(writer)
-            reader = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             # WAL readers do not wait for writers; a short wait covers recovery only.
             reader.execute("PRAGMA busy_timeout = 20")
             reader.execute("PRAGMA query_only = 1")
-        except (sqlite3.Error, OSError, TimeoutError) as exc:
+        except BaseException as exc:
+            if reader is not None:
+                reader.close()
             if writer is not None:
                 await writer.close()
-            raise StoreUnavailable(
-                f"cannot open SQLite database {path!r}: {exc or type(exc).__name__}",
-                store=cls.name,
-            ) from exc
-        except BaseException:
-            if writer is not None:
-                await writer.close()
+            if isinstance(exc, sqlite3.Error | OSError | TimeoutError):
+                raise StoreUnavailable(
+                    f"cannot open SQLite database {path!r}: {exc or type(exc).__name__}",
+                    store=cls.name,
+                ) from exc
             raise
         return cls(path, writer, reader, timeout)
 
