@@ -19,14 +19,15 @@ async def main(path: str) -> None:
         phone = await sessions.create("alice", client_ip="198.51.100.2", user_agent="iPhone")
         print(f"two sessions for alice in {path}; the cookie value is {len(laptop.token)} chars")
 
-        for record in await sessions.list_sessions("alice"):
-            print(f"  device {record.handle}  {record.user_agent:8}  from {record.client_ip}")
+        for device in await sessions.list_sessions("alice"):
+            print(f"  device {device.handle}  {device.user_agent:8}  from {device.client_ip}")
 
         record = await sessions.validate(laptop.token)
         print(f"laptop cookie validates as user {record.user_id if record else None!r}")
 
         rotated = await sessions.rotate(laptop.token, reauthenticated=True)
-        assert rotated is not None
+        if rotated is None:
+            raise SystemExit("rotation found no session")
         print(f"after rotation the old cookie validates: {await sessions.validate(laptop.token)}")
 
         await sessions.revoke_handle("alice", phone.record.handle)

@@ -7,6 +7,7 @@ that does not decode is a store fault, never an empty session.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
@@ -35,40 +36,41 @@ def encode_record(record: SessionRecord) -> str:
     )
 
 
+_decode_json = json.JSONDecoder().decode
+_NUMBER = (int, float)
+_NO_DATA: Mapping[str, Any] = MappingProxyType({})
+
+
 def decode_record(raw: str | bytes) -> SessionRecord:
-    """The record encoded by ``encode_record``; ``ValueError`` if it is not one."""
+    """The record encoded by ``encode_record``; ``ValueError`` if it is not one.
+
+    On every validation's path, so the type checks are written out inline.
+    """
     try:
-        doc: Any = json.loads(raw)
-        record = SessionRecord(
-            handle=_text(doc["h"]),
-            user_id=_text(doc["u"]),
-            created_at=_time(doc["c"]),
-            last_seen=_time(doc["l"]),
-            authenticated_at=_time(doc["a"]),
-            expires_at=_time(doc["e"]),
-            idle_expires_at=None if doc["i"] is None else _time(doc["i"]),
-            client_ip=None if doc["ip"] is None else _text(doc["ip"]),
-            user_agent=None if doc["ua"] is None else _text(doc["ua"]),
-            data=MappingProxyType(_mapping(doc["d"])),
-        )
-    except (KeyError, TypeError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        doc: Any = _decode_json(raw.decode() if isinstance(raw, bytes) else raw)
+        h, u, ip, ua, d = doc["h"], doc["u"], doc["ip"], doc["ua"], doc["d"]
+        c, lst, a, e, i = doc["c"], doc["l"], doc["a"], doc["e"], doc["i"]
+    except (KeyError, TypeError, ValueError) as exc:  # JSONDecodeError, UnicodeDecodeError
         raise ValueError(f"undecodable session record: {type(exc).__name__}") from None
-    return record
-
-
-def _text(value: Any) -> str:
-    if not isinstance(value, str):
-        raise TypeError("expected text")
-    return value
-
-
-def _time(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError("expected a number")
-    return float(value)
-
-
-def _mapping(value: Any) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise TypeError("expected an object")
-    return value
+    if not (
+        type(h) is str
+        and type(u) is str
+        and (ip is None or type(ip) is str)
+        and (ua is None or type(ua) is str)
+        and type(d) is dict
+        and all(type(t) in _NUMBER for t in (c, lst, a, e))
+        and (i is None or type(i) in _NUMBER)
+    ):
+        raise ValueError("undecodable session record: a field has the wrong type")
+    return SessionRecord(
+        handle=h,
+        user_id=u,
+        created_at=float(c),
+        last_seen=float(lst),
+        authenticated_at=float(a),
+        expires_at=float(e),
+        idle_expires_at=None if i is None else float(i),
+        client_ip=ip,
+        user_agent=ua,
+        data=MappingProxyType(d) if d else _NO_DATA,
+    )

@@ -17,6 +17,7 @@ SHA-256 of the token's bytes. A leaked store or log holds no usable cookie.
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import re
 import secrets
@@ -42,6 +43,8 @@ TOKEN_LENGTH = 46  # ceil((32 + 2) * 8 / 6) base64url characters
 _TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{45}[AQgw]")
 
 HANDLE_LENGTH = 22  # 16 random bytes
+_URLSAFE_TO_STANDARD = str.maketrans("-_", "+/")
+
 _HANDLE_RE = re.compile(r"[A-Za-z0-9_-]{21}[AQgw]")
 
 
@@ -84,9 +87,10 @@ def parse_token(token: object) -> TokenRef:
         raise MalformedToken("a session token is 46 base64url characters")
     if not token.isascii() or _TOKEN_RE.fullmatch(token) is None:
         raise MalformedToken("a session token holds only canonical base64url characters")
-    raw = base64.urlsafe_b64decode(token + "==")
-    mask = hashlib.sha256(raw[:_RANDOM_BYTES]).digest()[:_ROUTE_BYTES]
-    route = bytes(a ^ b for a, b in zip(raw[_RANDOM_BYTES:], mask, strict=True)).hex()
+    raw = binascii.a2b_base64(token.translate(_URLSAFE_TO_STANDARD) + "==")
+    mask = hashlib.sha256(raw[:_RANDOM_BYTES]).digest()
+    # Validation's hot path: two XORs spelled out beat a generator and .hex().
+    route = f"{(raw[32] ^ mask[0]) << 8 | (raw[33] ^ mask[1]):04x}"
     return TokenRef(hashlib.sha256(raw).digest(), route)
 
 

@@ -89,9 +89,15 @@ class PostgresStore:
 
     name = "postgresql"
 
-    def __init__(self, pool: Any, timeout: float) -> None:
+    def __init__(self, pool: Any, timeout: float, *, read_lanes: int = 2) -> None:
         self.timeout = timeout
         self._pool = pool
+        # Connections held out of the pool for ``get``, the per-request read.
+        # asyncpg's acquire/release costs about as much again as the query
+        # itself (release is shielded in a task); a held connection does not.
+        self._read_lanes = read_lanes
+        self._idle_lanes: list[Any] = []
+        self._held_lanes = 0
 
     @classmethod
     async def open(
@@ -100,16 +106,24 @@ class PostgresStore:
         *,
         timeout: float = DEFAULT_TIMEOUT,
         pool_size: int = 10,
+        read_lanes: int | None = None,
         migrate: bool = True,
         **connect_kwargs: Any,
     ) -> PostgresStore:
         """Connect a pool and bring the schema up to date.
 
+        ``read_lanes`` of the ``pool_size`` connections (default 2, fewer for
+        tiny pools) are kept for session reads (validation); the rest serve
+        writes and reads beyond that.
         ``connect_kwargs`` go to ``asyncpg.create_pool`` (for example
         ``statement_cache_size=0`` behind PgBouncer in transaction mode).
         """
         if timeout <= 0:
             raise ConfigurationError("timeout must be positive")
+        if read_lanes is None:
+            read_lanes = min(2, pool_size - 1)
+        if not 0 <= read_lanes < pool_size:
+            raise ConfigurationError("read_lanes must be at least 0 and less than pool_size")
         connect_kwargs.setdefault("server_settings", {"application_name": "revocable"})
         pool = asyncpg.create_pool(
             dsn,
@@ -120,7 +134,7 @@ class PostgresStore:
             reset=_keep_session_state,
             **connect_kwargs,
         )
-        store = cls(pool, timeout)
+        store = cls(pool, timeout, read_lanes=read_lanes)
         try:
             await store._guard(lambda: pool)  # the first connection
             await store._guard(lambda: (_migrate if migrate else _check_version)(pool))
@@ -170,6 +184,38 @@ class PostgresStore:
             if conn is not None:
                 await self._pool.release(conn)
 
+    async def _on_read_lane(self, op: Callable[[Any], Awaitable[_T]]) -> _T:
+        """Run a read on a held connection; on the pool when every lane is busy."""
+        while self._idle_lanes:
+            conn = self._idle_lanes.pop()
+            if _alive(conn):
+                break
+            await self._drop_lane(conn)  # the server closed it while idle
+        else:
+            if self._held_lanes >= self._read_lanes:
+                return await self._on_connection(op)
+            self._held_lanes += 1
+            try:
+                conn = await self._guard(self._pool.acquire)
+            except BaseException:
+                self._held_lanes -= 1
+                raise
+        try:
+            result = await self._guard(lambda: op(conn))
+        except BaseException as exc:
+            if isinstance(exc.__cause__, TimeoutError) or isinstance(exc, asyncio.CancelledError):
+                with contextlib.suppress(asyncpg.InterfaceError):
+                    conn.terminate()  # mid-query: not reusable, and asyncpg would wait to cancel
+            await self._drop_lane(conn)
+            raise
+        self._idle_lanes.append(conn)
+        return result
+
+    async def _drop_lane(self, conn: Any) -> None:
+        self._held_lanes -= 1
+        with contextlib.suppress(Exception):
+            await self._pool.release(conn)
+
     async def _execute(self, sql: str, *args: Any) -> int:
         status: str = await self._on_connection(lambda conn: conn.execute(sql, *args))
         return int(status.rsplit(" ", 1)[-1])  # "DELETE 3" -> 3
@@ -184,7 +230,7 @@ class PostgresStore:
         await self._execute(_INSERT, ref.digest, *record_values(record))
 
     async def get(self, ref: TokenRef) -> SessionRecord | None:
-        row = await self._on_connection(lambda conn: conn.fetchrow(_SELECT, ref.digest))
+        row = await self._on_read_lane(lambda conn: conn.fetchrow(_SELECT, ref.digest))
         return None if row is None else self._record(row)
 
     async def touch(self, ref: TokenRef, record: SessionRecord) -> bool:
@@ -211,11 +257,21 @@ class PostgresStore:
         return await self._execute(_SWEEP, now)
 
     async def close(self) -> None:
+        while self._idle_lanes:
+            await self._drop_lane(self._idle_lanes.pop())
         try:
             async with asyncio.timeout(self.timeout):
                 await self._pool.close()
         except TimeoutError:
             self._pool.terminate()
+
+
+def _alive(conn: Any) -> bool:
+    """Whether a held connection can still run a query."""
+    try:
+        return not conn.is_closed()
+    except asyncpg.InterfaceError:  # the pool took it back when the server closed it
+        return False
 
 
 async def _keep_session_state(conn: Any) -> None:

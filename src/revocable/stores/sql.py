@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
@@ -12,6 +12,7 @@ from revocable.core.sessions import SessionRecord
 __all__ = ["COLUMNS", "SCHEMA_VERSION", "TABLE", "record_values", "row_to_record"]
 
 TABLE = "revocable_sessions"
+_NO_DATA: Mapping[str, Any] = MappingProxyType({})
 SCHEMA_VERSION = 1
 COLUMNS = (
     "handle",
@@ -49,7 +50,7 @@ def record_values(record: SessionRecord) -> tuple[Any, ...]:
 def row_to_record(row: Sequence[Any]) -> SessionRecord:
     """A row selected as ``COLUMNS`` back into a record; ``ValueError`` if it is not one."""
     try:
-        data = json.loads(row[10])
+        data = {} if row[10] == "{}" else json.loads(row[10])  # most sessions carry no data
         if not isinstance(data, dict):
             raise TypeError("data is not an object")
         return SessionRecord(
@@ -62,7 +63,7 @@ def row_to_record(row: Sequence[Any]) -> SessionRecord:
             idle_expires_at=None if row[6] is None else float(row[6]),
             client_ip=row[8],
             user_agent=row[9],
-            data=MappingProxyType(data),
+            data=MappingProxyType(data) if data else _NO_DATA,
         )
     except (IndexError, TypeError, ValueError) as exc:
         raise ValueError(f"undecodable session row: {type(exc).__name__}") from None
