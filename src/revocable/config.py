@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
 from typing import ClassVar
 
+from revocable.core.cookies import CookiePolicy
+from revocable.core.csrf import normalise_origin
 from revocable.errors import ConfigurationError
 
-__all__ = ["SessionPolicy"]
+__all__ = ["SessionPolicy", "WebPolicy"]
 
 _DAY = 24 * 3600.0
 _MAX_LIFETIME = 400 * _DAY  # browsers cap cookie lifetimes at 400 days
@@ -61,3 +64,62 @@ SessionPolicy.DEFAULT = SessionPolicy()
 SessionPolicy.STRICT = SessionPolicy(
     absolute_lifetime=12 * 3600.0, idle_timeout=30 * 60.0, touch_interval=60.0
 )
+
+
+@dataclass(frozen=True, slots=True, init=False)
+class WebPolicy:
+    """How the web layer carries sessions: the cookie, CSRF keys and trusted origins.
+
+    ``csrf_keys`` are ordered oldest to newest: tokens are signed with the
+    newest and accepted under any, so a key can rotate without breaking open
+    forms. Each key is at least 32 random bytes and is used for CSRF only.
+    ``public_origin`` (``https://app.example``) is the app's own origin as
+    browsers see it; leave it None to take it from each request's scheme and
+    Host, which is right unless a proxy changes them.
+    """
+
+    csrf_keys: tuple[bytes, ...] = field(repr=False)
+    cookie: CookiePolicy
+    trusted_origins: frozenset[str]
+    public_origin: str | None
+    csrf_header: str
+    csrf_field: str
+    max_form_bytes: int
+
+    def __init__(
+        self,
+        csrf_keys: Sequence[bytes],
+        *,
+        cookie: CookiePolicy | None = None,
+        trusted_origins: Collection[str] = (),
+        public_origin: str | None = None,
+        csrf_header: str = "x-csrf-token",
+        csrf_field: str = "csrf_token",
+        max_form_bytes: int = 64 * 1024,
+    ) -> None:
+        keys = tuple(csrf_keys)
+        if not keys or not all(isinstance(k, bytes) and len(k) >= 32 for k in keys):
+            raise ConfigurationError(
+                "csrf_keys needs at least one key of 32 or more random bytes "
+                "(secrets.token_bytes(32)), oldest first"
+            )
+        origins = {normalise_origin(o) for o in trusted_origins}
+        if None in origins:
+            raise ConfigurationError("trusted_origins must be http(s)://host[:port] origins")
+        own = None if public_origin is None else normalise_origin(public_origin)
+        if public_origin is not None and own is None:
+            raise ConfigurationError("public_origin must be an http(s)://host[:port] origin")
+        if max_form_bytes <= 0:
+            raise ConfigurationError("max_form_bytes must be positive")
+        object.__setattr__(self, "csrf_keys", keys)
+        object.__setattr__(self, "cookie", cookie or CookiePolicy())
+        object.__setattr__(self, "trusted_origins", frozenset(o for o in origins if o))
+        object.__setattr__(self, "public_origin", own)
+        object.__setattr__(self, "csrf_header", csrf_header.lower())
+        object.__setattr__(self, "csrf_field", csrf_field)
+        object.__setattr__(self, "max_form_bytes", max_form_bytes)
+
+    @property
+    def signing_key(self) -> bytes:
+        """The newest CSRF key, which signs new tokens."""
+        return self.csrf_keys[-1]

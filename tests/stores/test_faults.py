@@ -10,18 +10,13 @@ back, without being reopened.
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
-import signal
-import socket
 import sqlite3
-import subprocess
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 from urllib.parse import urlsplit
 
 import asyncpg
@@ -32,6 +27,7 @@ from revocable.errors import StoreUnavailable
 from revocable.stores.postgres import PostgresStore
 from revocable.stores.redis import RedisStore
 from revocable.stores.sqlite import SQLiteStore
+from tests.servers import PrivateRedis, free_port
 from tests.services import POSTGRES_URL, require
 
 MARGIN = 0.5
@@ -47,21 +43,6 @@ Operation = Callable[[], Awaitable[object]]
 # -- helpers -----------------------------------------------------------------------------
 
 
-def _missing(message: str) -> NoReturn:
-    """Fail on CI, skip elsewhere (as ``tests.services.require`` does)."""
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(message, pytrace=False)
-    pytest.skip(message)
-
-
-def _free_port() -> int:
-    """A loopback TCP port nothing listens on (as of now)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
-
-
 async def _unavailable_within(bound: float, op: Operation) -> StoreUnavailable:
     """Run ``op``; it must raise StoreUnavailable (not return) within ``bound`` + MARGIN."""
     started = time.monotonic()
@@ -71,75 +52,6 @@ async def _unavailable_within(bound: float, op: Operation) -> StoreUnavailable:
     assert elapsed < bound + MARGIN, f"StoreUnavailable after {elapsed:.2f}s, bound {bound}s"
     assert caught.value.code == "store_unavailable"
     return caught.value
-
-
-class PrivateRedis:
-    """A throwaway redis-server on a spare loopback port, to kill, freeze and restart."""
-
-    def __init__(self, binary: str, port: int, workdir: Path) -> None:
-        self.binary = binary
-        self.port = port
-        self.workdir = workdir
-        self.url = f"redis://127.0.0.1:{port}/0"
-        self._process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        """Start the server (again, on the same port) and wait until it answers PING."""
-        assert self._process is None, "already running"
-        self._process = subprocess.Popen(
-            [
-                self.binary,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--daemonize",
-                "no",
-                "--dir",
-                str(self.workdir),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 5.0
-        while not self._answers_ping():
-            code = self._process.poll()
-            if code is not None:
-                self._process = None
-                raise RuntimeError(f"redis-server on port {self.port} exited with {code}")
-            if time.monotonic() > deadline:
-                self.kill()
-                raise RuntimeError(f"redis-server on port {self.port} did not answer PING")
-            time.sleep(0.01)
-
-    def _answers_ping(self) -> bool:
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as sock:
-                sock.sendall(b"PING\r\n")
-                return sock.recv(64).startswith(b"+PONG")
-        except OSError:
-            return False
-
-    def kill(self) -> None:
-        """SIGKILL the server: no goodbye, sockets reset, nothing saved."""
-        if self._process is not None:
-            self._process.kill()
-            self._process.wait()
-            self._process = None
-
-    def freeze(self) -> None:
-        """SIGSTOP: the kernel still accepts connections and bytes; nothing answers."""
-        assert self._process is not None
-        self._process.send_signal(signal.SIGSTOP)
-
-    def thaw(self) -> None:
-        """SIGCONT: the server resumes and answers whatever was queued."""
-        assert self._process is not None
-        self._process.send_signal(signal.SIGCONT)
 
 
 class _TestServer:
@@ -239,19 +151,6 @@ class FreezableProxy(_TestServer):
 @pytest.fixture(name="user")
 def _user() -> str:
     return f"fault-{uuid.uuid4()}"
-
-
-@pytest.fixture(name="redis_server")
-def _redis_server(tmp_path: Path) -> Iterator[PrivateRedis]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        _missing("redis-server is not installed; install it (apt-get install redis-server)")
-    server = PrivateRedis(binary, _free_port(), tmp_path)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.kill()  # SIGKILL ends a frozen (SIGSTOPped) server too
 
 
 @pytest.fixture(name="redis_store")
@@ -398,7 +297,7 @@ async def test_redis_frozen_is_bounded_and_answers_stay_in_step(
 
 async def test_redis_open_on_a_dead_port_is_unavailable() -> None:
     """RedisStore.open on a loopback port nothing listens on raises StoreUnavailable fast."""
-    url = f"redis://127.0.0.1:{_free_port()}/0"
+    url = f"redis://127.0.0.1:{free_port()}/0"
     error = await _unavailable_within(
         REDIS_TIMEOUT, lambda: RedisStore.open(url, timeout=REDIS_TIMEOUT)
     )

@@ -1,0 +1,103 @@
+"""FastAPI dependencies over ``SessionMiddleware``.
+
+    auth = SessionAuth(SessionManager(store), WebPolicy(csrf_keys=[key]))
+    deps = SessionDependencies(auth)
+    app = FastAPI()
+    app.add_middleware(SessionMiddleware, auth=auth)
+    install_error_handlers(app)
+
+    @app.get("/api/me")
+    async def me(session: SessionRecord = Depends(deps.required)) -> dict[str, str]:
+        return {"id": session.user_id}
+
+The dependencies are ``async``: a sync dependency would cost a thread-pool hop
+on every request. They read what the middleware resolved (no second store
+read) and declare the session cookie to OpenAPI as an API-key cookie.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Request, Security
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.security import APIKeyCookie
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from revocable.core.sessions import SessionRecord
+from revocable.starlette import request_session
+from revocable.web import SessionAuth, error_body
+
+__all__ = ["AuthHTTPError", "SessionDependencies", "install_error_handlers"]
+
+
+class AuthHTTPError(HTTPException):
+    """An HTTP error with a machine code, rendered as ``{"error", "detail"}``."""
+
+    def __init__(
+        self, status_code: int, code: str, detail: str, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(status_code=status_code, detail=detail, headers=headers)
+        self.code = code
+
+
+class SessionDependencies:
+    """``optional`` (the session or None) and ``required`` (the session, or 401)."""
+
+    def __init__(self, auth: SessionAuth) -> None:
+        cookie = APIKeyCookie(
+            name=auth.cookie_name,
+            scheme_name="revocableSession",
+            description="Opaque session cookie (HttpOnly); state-changing requests also "
+            "need the session's CSRF token in the X-CSRF-Token header.",
+            auto_error=False,
+        )
+
+        async def optional_session(
+            request: Request, _cookie: str | None = Security(cookie)
+        ) -> SessionRecord | None:
+            return request_session(request).record
+
+        async def required_session(
+            request: Request, _cookie: str | None = Security(cookie)
+        ) -> SessionRecord:
+            record = request_session(request).record
+            if record is None:
+                raise AuthHTTPError(401, "not_authenticated", "sign in first")
+            return record
+
+        self.optional = optional_session
+        self.required = required_session
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Render every HTTP error as ``{"error": code, "detail": sentence}``, never a stack trace."""
+
+    async def http_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        code = getattr(exc, "code", None) or _CODES.get(exc.status_code, f"http_{exc.status_code}")
+        return JSONResponse(
+            error_body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers
+        )
+
+    async def invalid_request(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        fields = [".".join(str(p) for p in e.get("loc", ())) for e in exc.errors()]
+        detail = "invalid request: " + ", ".join(fields[:5]) if fields else "invalid request"
+        return JSONResponse(error_body("invalid_request", detail), status_code=422)
+
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(RequestValidationError, invalid_request)
+
+
+_CODES: dict[int, Any] = {
+    400: "bad_request",
+    401: "not_authenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "body_too_large",
+    415: "unsupported_media_type",
+    429: "rate_limited",
+}

@@ -1,0 +1,223 @@
+"""ASGI middleware that resolves the session cookie once per request, and login/logout helpers.
+
+    auth = SessionAuth(SessionManager(store), WebPolicy(csrf_keys=[key]))
+    app = Starlette(routes=…, middleware=[Middleware(SessionMiddleware, auth=auth)])
+
+    async def me(request):
+        session = request_session(request).record      # None when signed out
+
+The middleware answers by itself in three cases: 503 when the store cannot
+confirm a session (fail closed), 403 when a cookie-authenticated state-changing
+request fails the CSRF checks, 413 when the form it must read for the CSRF
+field is too large. Errors are JSON: ``{"error": code, "detail": sentence}``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs
+
+from revocable.core.sessions import SessionRecord
+from revocable.errors import StoreError
+from revocable.sessions import IssuedSession
+from revocable.web import SessionAuth, error_body
+
+__all__ = ["RequestSession", "SessionMiddleware", "login", "logout", "request_session"]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+SCOPE_KEY = "revocable.session"
+
+
+@dataclass(slots=True)
+class RequestSession:
+    """The session of one request, as the middleware resolved it."""
+
+    auth: SessionAuth
+    record: SessionRecord | None
+    token: str | None = field(default=None, repr=False)
+    """The cookie's token while it names a live session (for logout and rotation)."""
+
+    @property
+    def csrf_token(self) -> str | None:
+        """The token forms and scripts must send back, when signed in."""
+        return None if self.record is None else self.auth.csrf_token(self.record)
+
+
+class SessionMiddleware:
+    """Resolves the session cookie, fails closed on store errors, enforces CSRF."""
+
+    def __init__(self, app: ASGIApp, auth: SessionAuth) -> None:
+        self.app = app
+        self.auth = auth
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = _headers(scope)
+        token = self.auth.token_from(headers.get("cookie"))
+        record = None
+        if token is not None:
+            try:
+                record = await self.auth.sessions.validate(token)
+            except StoreError as exc:
+                detail = "the session store did not answer; nothing was authenticated, retry"
+                await _send_json(send, 503, error_body(exc.code, detail), retry_after=True)
+                return
+        scope[SCOPE_KEY] = RequestSession(self.auth, record, token if record else None)
+        if record is not None and self.auth.needs_csrf_check(scope["method"], record):
+            presented = headers.get(self.auth.policy.csrf_header)
+            if presented is None and _is_form(headers):
+                body = await _read_body(receive, self.auth.policy.max_form_bytes)
+                if body is None:
+                    detail = "the form is larger than this endpoint accepts"
+                    await _send_json(send, 413, error_body("body_too_large", detail))
+                    return
+                receive = _replay(body, receive)
+                presented = _form_field(body, self.auth.policy.csrf_field)
+            rejection = self.auth.check_csrf(
+                method=scope["method"],
+                headers=headers,
+                own_origin=_own_origin(scope, headers),
+                record=record,
+                presented_token=presented,
+            )
+            if rejection is not None:
+                await _send_json(send, 403, error_body(rejection.value, _CSRF_DETAIL))
+                return
+        await self.app(scope, receive, send)
+
+
+_CSRF_DETAIL = (
+    "cross-site request refused: send the session's CSRF token in the X-CSRF-Token "
+    "header or the csrf_token form field, from the application's own origin"
+)
+
+
+def request_session(request: Any) -> RequestSession:
+    """The ``RequestSession`` of a Starlette ``Request`` (or any object with ``.scope``)."""
+    try:
+        state: RequestSession = request.scope[SCOPE_KEY]
+    except KeyError:
+        raise RuntimeError("SessionMiddleware is not installed on this app") from None
+    return state
+
+
+async def login(request: Any, response: Any, user_id: str, **session_args: Any) -> IssuedSession:
+    """Start a session for ``user_id`` and set its cookie on ``response``.
+
+    Any session the client already had is revoked first (fixation defence).
+    ``session_args`` (``data=…``) go to ``SessionManager.create``; the client IP
+    and user agent are taken from the request.
+    """
+    state = request_session(request)
+    sessions = state.auth.sessions
+    if state.token is not None:
+        await sessions.revoke(state.token)
+    client = request.scope.get("client")
+    session_args.setdefault("client_ip", client[0] if client else None)
+    session_args.setdefault("user_agent", request.headers.get("user-agent"))
+    issued = await sessions.create(user_id, **session_args)
+    response.headers.append("set-cookie", state.auth.session_cookie(issued))
+    state.record, state.token = issued.record, issued.token
+    return issued
+
+
+async def logout(request: Any, response: Any) -> bool:
+    """Revoke this request's session server-side and clear its cookie; True if there was one."""
+    state = request_session(request)
+    revoked = state.token is not None and await state.auth.sessions.revoke(state.token)
+    response.headers.append("set-cookie", state.auth.clearing_cookie())
+    state.record, state.token = None, None
+    return revoked
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    """Header name -> value (latin-1); repeated Cookie headers are joined, others keep the first."""
+    headers: dict[str, str] = {}
+    for raw_name, raw_value in scope["headers"]:
+        name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
+        if name not in headers:
+            headers[name] = value
+        elif name == "cookie":
+            headers[name] += "; " + value
+    return headers
+
+
+def _own_origin(scope: Scope, headers: dict[str, str]) -> str:
+    scheme = scope.get("scheme", "http")
+    host = headers.get("host")
+    if host is None:
+        server = scope.get("server") or ("localhost", None)
+        host = server[0] if server[1] is None else f"{server[0]}:{server[1]}"
+    default = ":443" if scheme == "https" else ":80"
+    host = host.lower().removesuffix(default)
+    return f"{scheme}://{host}"
+
+
+def _is_form(headers: dict[str, str]) -> bool:
+    content_type = headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    return content_type == "application/x-www-form-urlencoded"
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes | None:
+    """The whole request body, or None once it grows past ``limit`` bytes."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A receive that hands the app the body already read, then the real channel."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+def _form_field(body: bytes, name: str) -> str | None:
+    try:
+        values = parse_qs(body.decode("latin-1"), max_num_fields=1000).get(name)
+    except ValueError:  # more fields than max_num_fields
+        return None
+    return values[0] if values else None
+
+
+async def _send_json(
+    send: Send, status: int, body: dict[str, Any], *, retry_after: bool = False
+) -> None:
+    payload = json.dumps(body).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(payload)).encode()),
+        (b"cache-control", b"no-store"),
+    ]
+    if retry_after:
+        headers.append((b"retry-after", b"1"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": payload})
