@@ -13,12 +13,14 @@ import base64
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import cast
 
 import pytest
 
 from revocable import InvalidInput, SessionManager, SessionPolicy
 from revocable.core.tokens import parse_token
-from revocable.stores.base import SessionStore
+from revocable.core.users import new_user
+from revocable.stores.base import SessionStore, UserStore
 from tests.stores.counting import CountingStore
 
 OpenStore = Callable[[], Awaitable[SessionStore]]
@@ -26,6 +28,11 @@ DumpBackend = Callable[[SessionStore, str], Awaitable[bytes]]
 MakeManager = Callable[..., Awaitable[SessionManager]]
 
 SHORT = SessionPolicy(absolute_lifetime=1.0, touch_interval=0.0)
+
+
+def users_of(manager: SessionManager) -> UserStore:
+    """The manager's store seen as a user store (every built-in backend is both)."""
+    return cast(UserStore, manager.store)
 
 
 class StoreContract:
@@ -409,3 +416,44 @@ class StoreContract:
             with pytest.raises(InvalidInput):
                 await sessions.create(**kwargs)  # type: ignore[arg-type]
         assert await sessions.list_sessions(user) == []
+
+    # -- users -----------------------------------------------------------------------------
+
+    async def test_users_are_found_by_id_and_by_username_any_case(
+        self, sessions: SessionManager
+    ) -> None:
+        """A user is found by id and by username compared case- and width-insensitively."""
+        store = users_of(sessions)
+        name = f"Zoë-{uuid.uuid4().hex[:8]}"
+        user = new_user(name, "$argon2id$fake", time.time())
+        assert await store.insert_user(user) is True
+        by_id = await store.get_user(user.id)
+        assert by_id == user
+        assert await store.find_user(name.upper()) == user
+        assert await store.find_user(f"nobody-{name}") is None
+        assert await store.get_user("no-such-id") is None
+
+    async def test_usernames_are_unique_even_under_concurrency(
+        self, make_manager: MakeManager
+    ) -> None:
+        """Of many concurrent registrations of one name (any case), exactly one succeeds."""
+        managers = [await make_manager() for _ in range(3)]
+        name = f"race-{uuid.uuid4().hex[:8]}"
+        users = [new_user(name if i % 2 else name.upper(), "h", time.time()) for i in range(12)]
+        results = await asyncio.gather(
+            *(users_of(managers[i % 3]).insert_user(u) for i, u in enumerate(users))
+        )
+        assert sum(results) == 1
+        winner = users[results.index(True)]
+        assert await users_of(managers[0]).find_user(name) == winner
+
+    async def test_password_hash_can_be_replaced(self, sessions: SessionManager) -> None:
+        """Setting a user's password hash changes it; an unknown user changes nothing."""
+        store = users_of(sessions)
+        user = new_user(f"pw-{uuid.uuid4().hex[:8]}", "old", 1.0)
+        await store.insert_user(user)
+        assert await store.set_password_hash(user.id, "new", 2.0) is True
+        changed = await store.get_user(user.id)
+        assert changed is not None
+        assert (changed.password_hash, changed.password_changed_at) == ("new", 2.0)
+        assert await store.set_password_hash("no-such-id", "x", 3.0) is False

@@ -16,8 +16,9 @@ from typing import Protocol
 
 from revocable.core.sessions import SessionRecord
 from revocable.core.tokens import TokenRef
+from revocable.core.users import UserRecord
 
-__all__ = ["DEFAULT_TIMEOUT", "SessionStore"]
+__all__ = ["DEFAULT_TIMEOUT", "SessionStore", "Store", "UserStore"]
 
 DEFAULT_TIMEOUT = 1.0
 """Seconds any store operation may take before it raises ``StoreUnavailable``."""
@@ -69,3 +70,27 @@ class SessionStore(Protocol):
 
     async def close(self) -> None:
         """Release connections and threads."""
+
+
+class UserStore(Protocol):
+    """Users of the built-in accounts (the reference server's register and login).
+
+    Applications with their own user database keep it: the session layer only
+    ever needs a user id.
+    """
+
+    async def insert_user(self, user: UserRecord) -> bool:
+        """Add a user; False, and no change, if the username (by ``UserRecord.key``) is taken."""
+
+    async def get_user(self, user_id: str) -> UserRecord | None:
+        """The user with this id, or None."""
+
+    async def find_user(self, username: str) -> UserRecord | None:
+        """The user with this username (compared by ``username_key``), or None."""
+
+    async def set_password_hash(self, user_id: str, password_hash: str, changed_at: float) -> bool:
+        """Replace a user's password hash; False if there is no such user."""
+
+
+class Store(SessionStore, UserStore, Protocol):
+    """What every built-in backend is: sessions and users over one connection."""

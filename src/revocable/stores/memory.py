@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 from revocable.core.sessions import SessionRecord
 from revocable.core.tokens import TokenRef
+from revocable.core.users import UserRecord, username_key
 
 __all__ = ["MemoryStore"]
 
@@ -23,6 +25,8 @@ class MemoryStore:
         self._clock = clock
         self._sessions: dict[bytes, SessionRecord] = {}
         self._by_user: dict[str, dict[str, bytes]] = {}  # user -> handle -> digest
+        self._users: dict[str, UserRecord] = {}
+        self._user_ids: dict[str, str] = {}  # username key -> user id
 
     def _live(self, digest: bytes) -> SessionRecord | None:
         record = self._sessions.get(digest)
@@ -88,6 +92,29 @@ class MemoryStore:
         for digest, record in expired:
             self._drop(digest, record)
         return len(expired)
+
+    async def insert_user(self, user: UserRecord) -> bool:
+        if user.key in self._user_ids:
+            return False
+        self._user_ids[user.key] = user.id
+        self._users[user.id] = user
+        return True
+
+    async def get_user(self, user_id: str) -> UserRecord | None:
+        return self._users.get(user_id)
+
+    async def find_user(self, username: str) -> UserRecord | None:
+        user_id = self._user_ids.get(username_key(username))
+        return None if user_id is None else self._users.get(user_id)
+
+    async def set_password_hash(self, user_id: str, password_hash: str, changed_at: float) -> bool:
+        user = self._users.get(user_id)
+        if user is None:
+            return False
+        self._users[user_id] = replace(
+            user, password_hash=password_hash, password_changed_at=changed_at
+        )
+        return True
 
     async def close(self) -> None:
         self._sessions.clear()

@@ -25,9 +25,20 @@ import asyncpg
 
 from revocable.core.sessions import SessionRecord
 from revocable.core.tokens import TokenRef
+from revocable.core.users import UserRecord, username_key
 from revocable.errors import ConfigurationError, StoreCorrupted, StoreError, StoreUnavailable
 from revocable.stores.base import DEFAULT_TIMEOUT
-from revocable.stores.sql import COLUMNS, SCHEMA_VERSION, TABLE, record_values, row_to_record
+from revocable.stores.sql import (
+    COLUMNS,
+    SCHEMA_VERSION,
+    TABLE,
+    USER_COLUMNS,
+    USERS_TABLE,
+    record_values,
+    row_to_record,
+    row_to_user,
+    user_values,
+)
 
 __all__ = ["PostgresStore"]
 
@@ -49,6 +60,17 @@ _DELETE = f"DELETE FROM {TABLE} WHERE digest = $1"  # noqa: S608
 _DELETE_HANDLE = f"DELETE FROM {TABLE} WHERE user_id = $1 AND handle = $2"  # noqa: S608
 _DELETE_USER = f"DELETE FROM {TABLE} WHERE user_id = $1 AND handle IS DISTINCT FROM $2::text"  # noqa: S608
 _SWEEP = f"DELETE FROM {TABLE} WHERE deadline <= $1"  # noqa: S608
+_USER_COLS = ", ".join(USER_COLUMNS)
+_INSERT_USER = (
+    f"INSERT INTO {USERS_TABLE} ({_USER_COLS}) VALUES ($1, $2, $3, $4, $5, $6) "  # noqa: S608
+    "ON CONFLICT (username_key) DO NOTHING"
+)
+_GET_USER = f"SELECT {_USER_COLS} FROM {USERS_TABLE} WHERE id = $1"  # noqa: S608
+_FIND_USER = f"SELECT {_USER_COLS} FROM {USERS_TABLE} WHERE username_key = $1"  # noqa: S608
+_SET_PASSWORD = (
+    f"UPDATE {USERS_TABLE} SET password_hash = $1, password_changed_at = $2 "  # noqa: S608
+    "WHERE id = $3"
+)
 
 _MIGRATION_LOCK = 0x7265766F  # "revo": one migrator at a time, across processes
 _MIGRATIONS: dict[int, tuple[str, ...]] = {
@@ -69,6 +91,16 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
         )""",
         f"CREATE UNIQUE INDEX {TABLE}_user ON {TABLE} (user_id, handle)",
         f"CREATE INDEX {TABLE}_deadline ON {TABLE} (deadline)",
+    ),
+    2: (
+        f"""CREATE TABLE {USERS_TABLE} (
+            id text PRIMARY KEY,
+            username text NOT NULL,
+            username_key text NOT NULL UNIQUE,
+            password_hash text NOT NULL,
+            created_at double precision NOT NULL,
+            password_changed_at double precision NOT NULL
+        )""",
     ),
 }
 
@@ -255,6 +287,21 @@ class PostgresStore:
 
     async def sweep(self, now: float) -> int:
         return await self._execute(_SWEEP, now)
+
+    async def insert_user(self, user: UserRecord) -> bool:
+        return await self._execute(_INSERT_USER, *user_values(user)) == 1
+
+    async def get_user(self, user_id: str) -> UserRecord | None:
+        row = await self._on_connection(lambda conn: conn.fetchrow(_GET_USER, user_id))
+        return None if row is None else row_to_user(row)
+
+    async def find_user(self, username: str) -> UserRecord | None:
+        key = username_key(username)
+        row = await self._on_connection(lambda conn: conn.fetchrow(_FIND_USER, key))
+        return None if row is None else row_to_user(row)
+
+    async def set_password_hash(self, user_id: str, password_hash: str, changed_at: float) -> bool:
+        return await self._execute(_SET_PASSWORD, password_hash, changed_at, user_id) == 1
 
     async def close(self) -> None:
         while self._idle_lanes:

@@ -33,6 +33,7 @@ from redis.backoff import NoBackoff
 from revocable.core.records import decode_record, encode_record
 from revocable.core.sessions import SessionRecord
 from revocable.core.tokens import TokenRef, route_for
+from revocable.core.users import UserRecord, username_key
 from revocable.errors import ConfigurationError, StoreCorrupted, StoreError, StoreUnavailable
 from revocable.stores.base import DEFAULT_TIMEOUT
 
@@ -102,6 +103,31 @@ end
 return records
 """
 
+# Users live under one hash tag, {users}, so that claiming a name and writing the
+# user is one atomic script on Redis Cluster too (a single slot: fine for accounts,
+# which are read once per login, not per request).
+# KEYS: name claim, user hash. ARGV: user id, username, hash, created, changed.
+_INSERT_USER = """
+if redis.call('SET', KEYS[1], ARGV[1], 'NX') == false then return 0 end
+redis.call('HSET', KEYS[2], 'username', ARGV[2], 'hash', ARGV[3], 'created', ARGV[4],
+  'changed', ARGV[5])
+return 1
+"""
+# KEYS: name claim. ARGV: user key prefix. Answers the user's fields with its id first.
+_FIND_USER = """
+local id = redis.call('GET', KEYS[1])
+if not id then return false end
+local fields = redis.call('HGETALL', ARGV[1] .. id)
+table.insert(fields, 1, id)
+return fields
+"""
+# KEYS: user hash. ARGV: hash, changed.
+_SET_USER_HASH = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'hash', ARGV[1], 'changed', ARGV[2])
+return 1
+"""
+
 _UNREACHABLE = (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError)
 
 
@@ -139,6 +165,9 @@ class RedisStore:
         self._delete_handle = client.register_script(_DELETE_HANDLE)
         self._delete_user = client.register_script(_DELETE_USER)
         self._list_user = client.register_script(_LIST_USER)
+        self._insert_user = client.register_script(_INSERT_USER)
+        self._find_user = client.register_script(_FIND_USER)
+        self._set_password = client.register_script(_SET_USER_HASH)
 
     @classmethod
     async def open(
@@ -274,6 +303,34 @@ class RedisStore:
         values: list[bytes] = await self._guard(lambda: self._list_user(keys, args))
         return [self._record(raw) for raw in values]
 
+    def _user_key(self, user_id: str) -> str:
+        return f"{self.namespace}:{{users}}:user:{user_id}"
+
+    def _name_key(self, username: str) -> str:
+        return f"{self.namespace}:{{users}}:name:{username_key(username)}"
+
+    async def insert_user(self, user: UserRecord) -> bool:
+        keys = [self._name_key(user.username), self._user_key(user.id)]
+        args = [user.id, user.username, user.password_hash]
+        args += [repr(user.created_at), repr(user.password_changed_at)]
+        return bool(await self._guard(lambda: self._insert_user(keys, args)))
+
+    async def get_user(self, user_id: str) -> UserRecord | None:
+        fields: Any = await self._guard(lambda: self.client.hgetall(self._user_key(user_id)))
+        return _user(user_id, fields) if fields else None
+
+    async def find_user(self, username: str) -> UserRecord | None:
+        keys, args = [self._name_key(username)], [f"{self.namespace}:{{users}}:user:"]
+        found: Any = await self._guard(lambda: self._find_user(keys, args))
+        if not found or len(found) < 2:
+            return None
+        user_id, flat = _text(found[0]), found[1:]
+        return _user(user_id, dict(zip(flat[::2], flat[1::2], strict=True)))
+
+    async def set_password_hash(self, user_id: str, password_hash: str, changed_at: float) -> bool:
+        keys, args = [self._user_key(user_id)], [password_hash, repr(changed_at)]
+        return bool(await self._guard(lambda: self._set_password(keys, args)))
+
     async def sweep(self, now: float) -> int:
         return 0  # keys expire by their own TTLs; stale index entries go on listing
 
@@ -287,3 +344,17 @@ def _ms(when: float) -> int:
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
+
+
+def _user(user_id: str, fields: dict[Any, Any]) -> UserRecord:
+    values = {_text(k): _text(v) for k, v in fields.items()}
+    try:
+        return UserRecord(
+            id=user_id,
+            username=values["username"],
+            password_hash=values["hash"],
+            created_at=float(values["created"]),
+            password_changed_at=float(values["changed"]),
+        )
+    except (KeyError, ValueError) as exc:
+        raise StoreCorrupted(f"undecodable user record: {exc!r}", store="redis") from None

@@ -8,12 +8,32 @@ from types import MappingProxyType
 from typing import Any
 
 from revocable.core.sessions import SessionRecord
+from revocable.core.users import UserRecord
 
-__all__ = ["COLUMNS", "SCHEMA_VERSION", "TABLE", "record_values", "row_to_record"]
+__all__ = [
+    "COLUMNS",
+    "SCHEMA_VERSION",
+    "TABLE",
+    "USERS_TABLE",
+    "USER_COLUMNS",
+    "record_values",
+    "row_to_record",
+    "row_to_user",
+    "user_values",
+]
 
 TABLE = "revocable_sessions"
+USERS_TABLE = "revocable_users"
+USER_COLUMNS = (
+    "id",
+    "username",
+    "username_key",
+    "password_hash",
+    "created_at",
+    "password_changed_at",
+)
 _NO_DATA: Mapping[str, Any] = MappingProxyType({})
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 COLUMNS = (
     "handle",
     "user_id",
@@ -67,3 +87,26 @@ def row_to_record(row: Sequence[Any]) -> SessionRecord:
         )
     except (IndexError, TypeError, ValueError) as exc:
         raise ValueError(f"undecodable session row: {type(exc).__name__}") from None
+
+
+def user_values(user: UserRecord) -> tuple[Any, ...]:
+    """The user as column values, in ``USER_COLUMNS`` order."""
+    return (
+        user.id,
+        user.username,
+        user.key,
+        user.password_hash,
+        user.created_at,
+        user.password_changed_at,
+    )
+
+
+def row_to_user(row: Sequence[Any]) -> UserRecord:
+    """A row selected as ``USER_COLUMNS`` back into a user."""
+    return UserRecord(
+        id=row[0],
+        username=row[1],
+        password_hash=row[3],
+        created_at=float(row[4]),
+        password_changed_at=float(row[5]),
+    )

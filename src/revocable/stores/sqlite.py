@@ -24,9 +24,20 @@ import aiosqlite
 
 from revocable.core.sessions import SessionRecord
 from revocable.core.tokens import TokenRef
+from revocable.core.users import UserRecord, username_key
 from revocable.errors import ConfigurationError, StoreCorrupted, StoreError, StoreUnavailable
 from revocable.stores.base import DEFAULT_TIMEOUT
-from revocable.stores.sql import COLUMNS, SCHEMA_VERSION, TABLE, record_values, row_to_record
+from revocable.stores.sql import (
+    COLUMNS,
+    SCHEMA_VERSION,
+    TABLE,
+    USER_COLUMNS,
+    USERS_TABLE,
+    record_values,
+    row_to_record,
+    row_to_user,
+    user_values,
+)
 
 __all__ = ["SQLiteStore"]
 
@@ -48,6 +59,14 @@ _DELETE = f"DELETE FROM {TABLE} WHERE digest = ?"  # noqa: S608
 _DELETE_HANDLE = f"DELETE FROM {TABLE} WHERE user_id = ? AND handle = ?"  # noqa: S608
 _DELETE_USER = f"DELETE FROM {TABLE} WHERE user_id = ? AND handle IS NOT ?"  # noqa: S608
 _SWEEP = f"DELETE FROM {TABLE} WHERE deadline <= ?"  # noqa: S608
+_USER_COLS = ", ".join(USER_COLUMNS)
+_INSERT_USER = (
+    f"INSERT INTO {USERS_TABLE} ({_USER_COLS}) VALUES (?, ?, ?, ?, ?, ?) "  # noqa: S608
+    "ON CONFLICT (username_key) DO NOTHING"
+)
+_GET_USER = f"SELECT {_USER_COLS} FROM {USERS_TABLE} WHERE id = ?"  # noqa: S608
+_FIND_USER = f"SELECT {_USER_COLS} FROM {USERS_TABLE} WHERE username_key = ?"  # noqa: S608
+_SET_PASSWORD = f"UPDATE {USERS_TABLE} SET password_hash = ?, password_changed_at = ? WHERE id = ?"  # noqa: S608
 
 _MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: (
@@ -67,6 +86,16 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
         ) WITHOUT ROWID""",
         f"CREATE UNIQUE INDEX {TABLE}_user ON {TABLE} (user_id, handle)",
         f"CREATE INDEX {TABLE}_deadline ON {TABLE} (deadline)",
+    ),
+    2: (
+        f"""CREATE TABLE {USERS_TABLE} (
+            id TEXT PRIMARY KEY,
+            username TEXT NOT NULL,
+            username_key TEXT NOT NULL UNIQUE,
+            password_hash TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            password_changed_at REAL NOT NULL
+        ) WITHOUT ROWID""",
     ),
 }
 
@@ -187,6 +216,20 @@ class SQLiteStore:
 
     async def sweep(self, now: float) -> int:
         return await self._write(_SWEEP, (now,))
+
+    async def insert_user(self, user: UserRecord) -> bool:
+        return await self._write(_INSERT_USER, user_values(user)) == 1
+
+    async def get_user(self, user_id: str) -> UserRecord | None:
+        rows = await self._read(_GET_USER, (user_id,))
+        return row_to_user(rows[0]) if rows else None
+
+    async def find_user(self, username: str) -> UserRecord | None:
+        rows = await self._read(_FIND_USER, (username_key(username),))
+        return row_to_user(rows[0]) if rows else None
+
+    async def set_password_hash(self, user_id: str, password_hash: str, changed_at: float) -> bool:
+        return await self._write(_SET_PASSWORD, (password_hash, changed_at, user_id)) == 1
 
     async def close(self) -> None:
         self._reader.close()

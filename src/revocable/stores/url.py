@@ -14,7 +14,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from revocable.errors import InvalidStoreURL
-from revocable.stores.base import DEFAULT_TIMEOUT, SessionStore
+from revocable.stores.base import DEFAULT_TIMEOUT, Store
 
 __all__ = ["open_store", "sqlite_path"]
 
@@ -32,7 +32,7 @@ def sqlite_path(url: str) -> str:
     return path
 
 
-async def open_store(url: str, *, timeout: float = DEFAULT_TIMEOUT) -> SessionStore:
+async def open_store(url: str, *, timeout: float = DEFAULT_TIMEOUT) -> Store:
     """Open the store a URL names; ``InvalidStoreURL`` when it names none."""
     if not isinstance(url, str) or "://" not in url:
         raise InvalidStoreURL(str(url), f"expected scheme://…, with a scheme among {_SCHEMES}")
