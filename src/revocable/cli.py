@@ -161,6 +161,45 @@ def sweep(store_url: str) -> None:
     click.echo(f"deleted {count} expired session(s)")
 
 
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+@store_option
+@click.option(
+    "--secrets-file",
+    default="revocable-secrets.key",
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="CSRF keys, one hex key per line, oldest first; created (mode 0600) if missing.",
+)
+@click.option(
+    "--insecure-cookies",
+    is_flag=True,
+    help="Send cookies without Secure/__Host- (plain-http development on non-localhost "
+    "hosts only; browsers accept Secure cookies from http://localhost).",
+)
+def serve(host: str, port: int, store_url: str, secrets_file: str, insecure_cookies: bool) -> None:
+    """Run the reference server: sign-up, sign-in, your sessions, log out everywhere."""
+    from revocable.server.run import load_or_create_keys, run_server
+
+    try:
+        keys = load_or_create_keys(secrets_file)
+    except (OSError, ValueError) as exc:
+        _fail(f"cannot use secrets file {secrets_file!r}: {exc}", 2)
+    if insecure_cookies:
+        click.echo(
+            "revocable: WARNING: --insecure-cookies: cookies lose Secure and __Host-. "
+            "Never use this in production.",
+            err=True,
+        )
+    try:
+        asyncio.run(run_server(store_url, keys, host=host, port=port, insecure=insecure_cookies))
+    except (ConfigurationError, InvalidInput) as exc:
+        _fail(str(exc), 2)
+    except StoreError as exc:
+        _fail(str(exc), 1)
+
+
 def _describe(store_url: str) -> str:
     """The URL without any password, for messages."""
     return redact_url(store_url)

@@ -21,7 +21,7 @@ from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request, Security
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.security import APIKeyCookie
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -71,19 +71,27 @@ class SessionDependencies:
         self.required = required_session
 
 
-def install_error_handlers(app: FastAPI) -> None:
-    """Render every HTTP error as ``{"error": code, "detail": sentence}``, never a stack trace."""
+def install_error_handlers(app: FastAPI, *, form_redirect: str | None = None) -> None:
+    """Render every HTTP error as ``{"error": code, "detail": sentence}``, never a stack trace.
 
-    async def http_error(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, StarletteHTTPException)
-        code = getattr(exc, "code", None) or _CODES.get(exc.status_code, f"http_{exc.status_code}")
+    With ``form_redirect`` (say ``"/"``), errors answering an HTML form post become
+    a 303 to ``form_redirect?error=code`` instead, so plain forms stay usable.
+    """
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        status = getattr(exc, "status_code", 500)
+        code = getattr(exc, "code", None) or _CODES.get(status, f"http_{status}")
+        content_type = request.headers.get("content-type", "")
+        if form_redirect and content_type.startswith("application/x-www-form-urlencoded"):
+            return RedirectResponse(f"{form_redirect}?error={code}", status_code=303)
+        detail = str(getattr(exc, "detail", "")) or "request refused"
         return JSONResponse(
-            error_body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers
+            error_body(code, detail), status_code=status, headers=getattr(exc, "headers", None)
         )
 
-    async def invalid_request(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, RequestValidationError)
-        fields = [".".join(str(p) for p in e.get("loc", ())) for e in exc.errors()]
+    async def invalid_request(request: Request, exc: Exception) -> Response:
+        errors = exc.errors() if isinstance(exc, RequestValidationError) else []
+        fields = [".".join(str(p) for p in e.get("loc", ())) for e in errors]
         detail = "invalid request: " + ", ".join(fields[:5]) if fields else "invalid request"
         return JSONResponse(error_body("invalid_request", detail), status_code=422)
 

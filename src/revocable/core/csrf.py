@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 __all__ = [
     "SAFE_METHODS",
     "CsrfRejection",
+    "check_origin",
     "check_request",
     "csrf_token",
     "normalise_origin",
@@ -71,6 +72,30 @@ def normalise_origin(value: str) -> str | None:
     return f"{parts.scheme}://{host}" + ("" if port in (None, default) else f":{port}")
 
 
+def check_origin(
+    *,
+    method: str,
+    origin: str | None,
+    referer: str | None,
+    sec_fetch_site: str | None,
+    own_origin: str,
+    trusted_origins: Collection[str] = (),
+) -> CsrfRejection | None:
+    """Steps 1-3, the header checks; they also guard unauthenticated forms (login CSRF)."""
+    if method.upper() in SAFE_METHODS:
+        return None
+    if sec_fetch_site is not None and sec_fetch_site.strip().lower() == "cross-site":
+        return CsrfRejection.CROSS_SITE
+    allowed = {own_origin, *trusted_origins}
+    # "Origin: null" (sandboxed frames, cross-origin redirects) never matches.
+    if origin is not None and normalise_origin(origin) not in allowed:
+        return CsrfRejection.ORIGIN_MISMATCH
+    https_referer = origin is None and referer and own_origin.startswith("https://")
+    if https_referer and normalise_origin(referer or "") not in allowed:
+        return CsrfRejection.REFERER_MISMATCH
+    return None
+
+
 def check_request(
     *,
     method: str,
@@ -86,15 +111,16 @@ def check_request(
     """None to let a cookie-authenticated request through, else why it is refused."""
     if method.upper() in SAFE_METHODS:
         return None
-    if sec_fetch_site is not None and sec_fetch_site.strip().lower() == "cross-site":
-        return CsrfRejection.CROSS_SITE
-    allowed = {own_origin, *trusted_origins}
-    # "Origin: null" (sandboxed frames, cross-origin redirects) never matches.
-    if origin is not None and normalise_origin(origin) not in allowed:
-        return CsrfRejection.ORIGIN_MISMATCH
-    https_referer = origin is None and referer and own_origin.startswith("https://")
-    if https_referer and normalise_origin(referer or "") not in allowed:
-        return CsrfRejection.REFERER_MISMATCH
+    rejection = check_origin(
+        method=method,
+        origin=origin,
+        referer=referer,
+        sec_fetch_site=sec_fetch_site,
+        own_origin=own_origin,
+        trusted_origins=trusted_origins,
+    )
+    if rejection is not None:
+        return rejection
     if not presented_token:
         return CsrfRejection.TOKEN_MISSING
     if not verify_csrf_token(keys, session_handle, presented_token):

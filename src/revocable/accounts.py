@@ -1,0 +1,242 @@
+"""The ready auth router: register, login, logout, devices, password, me (FastAPI).
+
+    app.include_router(accounts_router(auth, store, PasswordHasher()))
+
+Requests take JSON or HTML-form bodies. JSON callers get JSON; form posts
+(the reference server's pages) get a 303 back to ``/`` (``/?error=code`` on
+failure), so plain forms work without JavaScript. Every state-changing route is
+declared POST or DELETE only: a GET on one is a 405.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qs
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import JSONResponse, RedirectResponse
+
+from revocable.core.csrf import check_origin
+from revocable.core.sessions import SessionRecord
+from revocable.core.users import check_password, new_user
+from revocable.errors import InvalidInput
+from revocable.fastapi import AuthHTTPError, SessionDependencies
+from revocable.passwords import PasswordHasher
+from revocable.starlette import login, logout, request_session
+from revocable.stores.base import UserStore
+from revocable.web import SessionAuth
+
+__all__ = ["accounts_router"]
+
+MAX_BODY = 16 * 1024
+_FORM = "application/x-www-form-urlencoded"
+
+
+def accounts_router(auth: SessionAuth, users: UserStore, hasher: PasswordHasher) -> APIRouter:
+    """The session half of the reference HTTP contract, over ``auth`` and ``users``."""
+    deps = SessionDependencies(auth)
+    sessions = auth.sessions
+    router = APIRouter()
+
+    @router.post("/auth/register", status_code=201)
+    async def register(request: Request) -> Any:
+        fields, is_form = await read_fields(request)
+        _refuse_cross_site(auth, request)
+        try:
+            password_hash = await hasher.hash(fields.get("password", ""))
+            user = new_user(fields.get("username", ""), password_hash, time.time())
+        except InvalidInput as exc:
+            raise AuthHTTPError(422, exc.code, str(exc)) from None
+        if not await users.insert_user(user):
+            raise AuthHTTPError(409, "username_taken", "that username is taken")
+        if is_form:
+            return RedirectResponse("/?registered=1", status_code=303)
+        return {"id": user.id, "username": user.username}
+
+    @router.post("/auth/login")
+    async def do_login(request: Request) -> Any:
+        fields, is_form = await read_fields(request)
+        _refuse_cross_site(auth, request)
+        username, password = fields.get("username", ""), fields.get("password", "")
+        user = await users.find_user(username) if username else None
+        # Unknown users are checked against a dummy hash: same answer, same time.
+        if not await hasher.verify(user.password_hash if user else None, password) or not user:
+            raise AuthHTTPError(401, "invalid_credentials", "wrong username or password")
+        if hasher.needs_rehash(user.password_hash):
+            await users.set_password_hash(user.id, await hasher.hash(password), time.time())
+        response = _reply(is_form, {})
+        await login(request, response, user.id, data={"username": user.username})
+        body = {"user": _user_json(user.id, user.username), "csrf_token": _csrf(request)}
+        return _finish(response, is_form, body)
+
+    @router.post("/auth/logout")
+    async def do_logout(request: Request, _: SessionRecord = Depends(deps.required)) -> Any:
+        is_form = _is_form(request)
+        response = _reply(is_form, {})
+        await logout(request, response)
+        return _finish(response, is_form, {"ok": True})
+
+    @router.post("/auth/logout-all")
+    async def logout_all(
+        request: Request,
+        keep_current: bool = False,
+        session: SessionRecord = Depends(deps.required),
+    ) -> Any:
+        is_form = _is_form(request)
+        keep = session.handle if keep_current else None
+        revoked = await sessions.revoke_all(session.user_id, keep_handle=keep)
+        response = _reply(is_form, {})
+        if not keep_current:
+            response.headers.append("set-cookie", auth.clearing_cookie())
+        return _finish(response, is_form, {"revoked": revoked})
+
+    @router.get("/auth/sessions")
+    async def list_sessions(session: SessionRecord = Depends(deps.required)) -> Any:
+        records = await sessions.list_sessions(session.user_id)
+        return [_session_json(r, current=r.handle == session.handle) for r in records]
+
+    @router.delete("/auth/sessions/{handle}", status_code=204, response_class=Response)
+    async def revoke_session(
+        handle: str, session: SessionRecord = Depends(deps.required)
+    ) -> Response:
+        if not await sessions.revoke_handle(session.user_id, handle):
+            raise AuthHTTPError(404, "session_not_found", "no such session of yours")
+        return Response(status_code=204)
+
+    @router.post("/auth/sessions/{handle}/revoke")
+    async def revoke_session_form(
+        handle: str, request: Request, session: SessionRecord = Depends(deps.required)
+    ) -> Any:
+        """The same as DELETE, for HTML forms (which cannot send DELETE)."""
+        found = await sessions.revoke_handle(session.user_id, handle)
+        if _is_form(request):
+            return RedirectResponse("/" if found else "/?error=session_not_found", 303)
+        if not found:
+            raise AuthHTTPError(404, "session_not_found", "no such session of yours")
+        return {"ok": True}
+
+    @router.post("/auth/password")
+    async def change_password(
+        request: Request, session: SessionRecord = Depends(deps.required)
+    ) -> Any:
+        fields, is_form = await read_fields(request)
+        user = await users.get_user(session.user_id)
+        if user is None or not await hasher.verify(
+            user.password_hash, fields.get("current_password", "")
+        ):
+            raise AuthHTTPError(401, "invalid_credentials", "the current password is wrong")
+        try:
+            new_hash = await hasher.hash(check_password(fields.get("new_password", "")))
+        except InvalidInput as exc:
+            raise AuthHTTPError(422, exc.code, str(exc)) from None
+        await users.set_password_hash(user.id, new_hash, time.time())
+        revoked = await sessions.revoke_all(user.id, keep_handle=session.handle)
+        response = _reply(is_form, {})
+        state = request_session(request)
+        rotated = await sessions.rotate(state.token, reauthenticated=True)
+        if rotated is not None:  # a privilege change gets a new token (fixation defence)
+            response.headers.append("set-cookie", auth.session_cookie(rotated))
+            state.record, state.token = rotated.record, rotated.token
+        return _finish(response, is_form, {"revoked": revoked, "csrf_token": _csrf(request)})
+
+    @router.get("/api/me")
+    async def me(session: SessionRecord = Depends(deps.required)) -> Any:
+        return _user_json(session.user_id, str(session.data.get("username", "")))
+
+    return router
+
+
+async def read_fields(request: Request) -> tuple[dict[str, str], bool]:
+    """The body's string fields, from JSON or an HTML form; and whether it was a form.
+
+    Bounded to ``MAX_BODY`` bytes (413), JSON must be an object of strings (422),
+    other content types are refused (415).
+    """
+    content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if content_type not in ("application/json", _FORM):
+        raise AuthHTTPError(415, "unsupported_media_type", "send JSON or an HTML form")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY:
+            raise AuthHTTPError(413, "body_too_large", f"bodies are limited to {MAX_BODY} bytes")
+    if content_type == _FORM:
+        try:
+            form = parse_qs(body.decode("utf-8"), max_num_fields=50, strict_parsing=False)
+        except (UnicodeDecodeError, ValueError):
+            raise AuthHTTPError(400, "malformed_body", "the form is not valid UTF-8") from None
+        return {k: v[0] for k, v in form.items()}, True
+    try:
+        doc = json.loads(body)
+    except (UnicodeDecodeError, ValueError):
+        raise AuthHTTPError(400, "malformed_json", "the body is not valid JSON") from None
+    if not isinstance(doc, dict) or not all(isinstance(v, str) for v in doc.values()):
+        raise AuthHTTPError(422, "invalid_input", "send a JSON object of string fields")
+    return doc, False
+
+
+def _refuse_cross_site(auth: SessionAuth, request: Request) -> None:
+    """Login CSRF: unauthenticated account forms still refuse cross-site posts."""
+    rejection = check_origin(
+        method=request.method,
+        origin=request.headers.get("origin"),
+        referer=request.headers.get("referer"),
+        sec_fetch_site=request.headers.get("sec-fetch-site"),
+        own_origin=auth.policy.public_origin or _origin_of(request),
+        trusted_origins=auth.policy.trusted_origins,
+    )
+    if rejection is not None:
+        raise AuthHTTPError(403, rejection.value, "cross-site request refused")
+
+
+def _origin_of(request: Request) -> str:
+    url = request.url
+    default = 443 if url.scheme == "https" else 80
+    port = "" if url.port in (None, default) else f":{url.port}"
+    return f"{url.scheme}://{(url.hostname or '').lower()}{port}"
+
+
+def _is_form(request: Request) -> bool:
+    return request.headers.get("content-type", "").split(";", 1)[0].strip().lower() == _FORM
+
+
+def _reply(is_form: bool, body: Mapping[str, Any]) -> Response:
+    return RedirectResponse("/", status_code=303) if is_form else JSONResponse(dict(body))
+
+
+def _finish(response: Response, is_form: bool, body: Mapping[str, Any]) -> Response:
+    """The response with its final JSON body (form posts keep their redirect)."""
+    if is_form:
+        return response
+    final = JSONResponse(dict(body))
+    for name, value in response.headers.items():
+        if name == "set-cookie":
+            final.headers.append(name, value)
+    return final
+
+
+def _csrf(request: Request) -> str | None:
+    return request_session(request).csrf_token
+
+
+def _user_json(user_id: str, username: str) -> dict[str, str]:
+    return {"id": user_id, "username": username}
+
+
+def _session_json(record: SessionRecord, *, current: bool) -> dict[str, Any]:
+    return {
+        "handle": record.handle,
+        "created_at": _iso(record.created_at),
+        "last_seen": _iso(record.last_seen),
+        "ip": record.client_ip,
+        "user_agent": record.user_agent,
+        "current": current,
+    }
+
+
+def _iso(when: float) -> str:
+    return datetime.fromtimestamp(when, UTC).isoformat(timespec="seconds")

@@ -1,0 +1,54 @@
+"""Running the reference server: its keys on disk, the store and uvicorn in one event loop."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+import uvicorn
+
+from revocable.server.app import create_app
+from revocable.stores.url import open_store
+
+__all__ = ["load_or_create_keys", "run_server"]
+
+
+def load_or_create_keys(path: str | Path) -> list[bytes]:
+    """The CSRF keys in ``path`` (hex, one per line, oldest first), creating one if missing.
+
+    A new file is created with mode 0600 and never overwritten.
+    """
+    path = Path(path)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass
+    else:
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_hex(32) + "\n")
+    lines = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    keys = [bytes.fromhex(line) for line in lines]
+    if not keys or any(len(k) < 32 for k in keys):
+        raise ValueError("it must hold keys of 32 or more bytes, as hex, one per line")
+    return keys
+
+
+async def run_server(
+    store_url: str, keys: list[bytes], *, host: str, port: int, insecure: bool
+) -> None:
+    """Open the store, serve until SIGINT/SIGTERM (uvicorn drains requests), close the store."""
+    store = await open_store(store_url)
+    try:
+        app = create_app(store, keys, insecure_cookies=insecure)
+        config = uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            server_header=False,
+            proxy_headers=False,  # client IPs come from the socket unless a proxy is configured
+            timeout_graceful_shutdown=10,
+        )
+        await uvicorn.Server(config).serve()
+    finally:
+        await store.close()
