@@ -119,3 +119,18 @@ def test_migrate_and_sweep_on_sql_stores(db_url: str) -> None:
         runner.invoke(main, ["sweep", "--store", db_url]).output == "deleted 0 expired session(s)\n"
     )
     assert runner.invoke(main, ["migrate", "--store", "redis://127.0.0.1:6379/0"]).exit_code == 2
+
+
+def test_client_text_is_never_read_as_markup(db_url: str) -> None:
+    """A user agent that looks like rich markup is printed as text, not parsed."""
+
+    async def make() -> None:
+        store = await SQLiteStore.open(db_url.removeprefix("sqlite:///"))
+        await SessionManager(store).create("[bold]eve", user_agent="curl/8 [/x] [red]")
+        await store.close()
+
+    asyncio.run(make())
+    result = CliRunner().invoke(main, ["sessions", "list", "[bold]eve", "--store", db_url])
+    assert result.exit_code == 0, result.output
+    assert "[/x]" in result.output
+    assert "[bold]eve" in result.output

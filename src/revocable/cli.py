@@ -16,6 +16,7 @@ from typing import Any, NoReturn, TypeVar
 import click
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from revocable import __version__
 from revocable.core.sessions import SessionRecord
@@ -100,17 +101,18 @@ def list_sessions(user_id: str, store_url: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps([_as_json(r) for r in records], indent=2))
         return
-    table = Table(title=f"{len(records)} live session(s) of {user_id}")
+    # Text(), not strings: user agents and ids come from clients and must not be markup.
+    table = Table(title=Text(f"{len(records)} live session(s) of {user_id}"))
     for column in ("handle", "created", "last seen", "expires", "IP", "user agent"):
         table.add_column(column)
     for r in records:
         table.add_row(
-            r.handle,
+            Text(r.handle),
             _time(r.created_at),
             _time(r.last_seen),
             _time(r.deadline),
-            r.client_ip or "",
-            (r.user_agent or "")[:60],
+            Text(r.client_ip or ""),
+            Text((r.user_agent or "")[:60]),
         )
     Console().print(table)
 

@@ -18,6 +18,8 @@ fail closed.
 
 from __future__ import annotations
 
+import re
+
 __all__ = [
     "ConfigurationError",
     "InvalidInput",
@@ -90,10 +92,19 @@ class StoreCorrupted(StoreError):
 
 
 def redact_url(url: str) -> str:
-    """Hide a password in a URL before it reaches a message or a log."""
+    """A URL fit for a message or a log: any password masked, in the userinfo or the query.
+
+    Text that is not ``scheme://…`` at all is not echoed (it may be a bare secret).
+    """
     scheme, sep, rest = url.partition("://")
-    if not sep or "@" not in rest:
-        return url
-    creds, _, host = rest.rpartition("@")
-    user = creds.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{host}" if ":" in creds else url
+    if not sep or not scheme.replace("+", "").isalnum():
+        return "<not a URL>"
+    if "@" in rest:
+        userinfo, host = rest.rsplit("@", 1)
+        user = userinfo.split(":", 1)[0]
+        rest = f"{user}:***@{host}" if ":" in userinfo else rest
+    rest = _SECRET_PARAM.sub(r"\1***", rest)
+    return f"{scheme}://{rest}"
+
+
+_SECRET_PARAM = re.compile(r"((?:^|[?&;])(?:password|passwd|pwd|pass|secret|token)=)[^&;#]*", re.I)

@@ -132,3 +132,24 @@ def test_policy_presets_are_valid_and_frozen() -> None:
     assert SessionPolicy.STRICT.idle_timeout is not None
     with pytest.raises(AttributeError):
         SessionPolicy.DEFAULT.absolute_lifetime = 1  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    "client_ip", ["fe80::1%eth0", "fe80::1%" + "x" * 1_000_000, "::1%\x00", "1.2.3.4" + " " * 80]
+)
+def test_client_ip_zone_ids_and_long_values_are_refused(client_ip: str) -> None:
+    """IPv6 zone ids are free text and long values are not addresses: both are refused."""
+    with pytest.raises(InvalidInput, match="client_ip"):
+        new_record("alice", SessionPolicy(), NOW, client_ip=client_ip)
+
+
+def test_deep_or_unencodable_data_is_refused_not_crashed() -> None:
+    """Data nested past the encoder's limit, or holding lone surrogates, is InvalidInput."""
+    deep: dict[str, Any] = {}
+    node = deep
+    for _ in range(100_000):
+        node["x"] = {}
+        node = node["x"]
+    for data in (deep, {"s": "\ud800"}):
+        with pytest.raises(InvalidInput, match="JSON text"):
+            new_record("alice", SessionPolicy(), NOW, data=data)

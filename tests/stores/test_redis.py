@@ -15,6 +15,7 @@ from revocable import ConfigurationError, SessionManager, SessionPolicy
 from revocable.core.tokens import parse_token
 from revocable.stores.base import SessionStore
 from revocable.stores.redis import RedisStore
+from tests.servers import PrivateRedis
 from tests.services import REDIS_URL, require
 from tests.stores.contract import DumpBackend, OpenStore, StoreContract
 
@@ -126,3 +127,14 @@ class TestRedisStore(StoreContract):
             pytest.skip("this Redis is already durable")
         with pytest.raises(ConfigurationError, match="appendfsync always"):
             await RedisStore.open(REDIS_URL, require_durable=True)
+
+
+async def test_a_redis_that_evicts_keys_is_refused(redis_server: PrivateRedis) -> None:
+    """A server whose maxmemory-policy can evict the session index is refused unless allowed."""
+    client = Redis.from_url(redis_server.url)
+    await client.config_set("maxmemory-policy", "allkeys-lru")
+    await client.aclose()
+    with pytest.raises(ConfigurationError, match="noeviction"):
+        await RedisStore.open(redis_server.url)
+    store = await RedisStore.open(redis_server.url, allow_eviction=True)
+    await store.close()

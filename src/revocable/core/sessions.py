@@ -71,9 +71,13 @@ def _check_ip(client_ip: object) -> str | None:
     if not isinstance(client_ip, str):
         raise InvalidInput("client_ip must be a str or None")
     try:
-        return str(ipaddress.ip_address(client_ip))
+        address = ipaddress.ip_address(client_ip[:64])
     except ValueError:
-        raise InvalidInput("client_ip is not an IPv4 or IPv6 address") from None
+        address = None
+    # Zone ids (fe80::1%eth0) are free text: refuse them with everything else odd.
+    if address is None or len(client_ip) > 64 or getattr(address, "scope_id", None):
+        raise InvalidInput("client_ip is not an IPv4 or IPv6 address")
+    return str(address)
 
 
 def _clean_user_agent(user_agent: object, limit: int) -> str | None:
@@ -91,12 +95,13 @@ def _check_data(data: object, limit: int) -> Mapping[str, Any]:
     if not isinstance(data, Mapping) or not all(isinstance(k, str) for k in data):
         raise InvalidInput("session data must be a mapping with str keys")
     try:
-        encoded = json.dumps(dict(data), separators=(",", ":"), allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise InvalidInput(f"session data must be JSON-serialisable: {exc}") from None
+        encoded = json.dumps(dict(data), separators=(",", ":"), allow_nan=False, ensure_ascii=False)
+        size = len(encoded.encode())  # lone surrogates fail here: no store could keep them
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise InvalidInput(f"session data must be JSON text: {type(exc).__name__}") from None
     if "\\u0000" in encoded:
         raise InvalidInput("session data must not contain NUL characters")
-    if len(encoded.encode()) > limit:
+    if size > limit:
         raise InvalidInput(f"session data must encode to at most {limit} bytes of JSON")
     # A private copy: later changes to the caller's dict cannot reach the record.
     copy: dict[str, Any] = json.loads(encoded)

@@ -67,6 +67,10 @@ def check_password(password: object) -> str:
         raise InvalidInput(f"password must be at most {MAX_PASSWORD_LENGTH} characters")
     if "\x00" in password:
         raise InvalidInput("password must not contain NUL characters")
+    try:
+        password.encode()
+    except UnicodeEncodeError:
+        raise InvalidInput("password must be valid Unicode text") from None
     return password
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -26,7 +27,13 @@ import asyncpg
 from revocable.core.sessions import SessionRecord
 from revocable.core.tokens import TokenRef
 from revocable.core.users import UserRecord, username_key
-from revocable.errors import ConfigurationError, StoreCorrupted, StoreError, StoreUnavailable
+from revocable.errors import (
+    ConfigurationError,
+    InvalidStoreURL,
+    StoreCorrupted,
+    StoreError,
+    StoreUnavailable,
+)
 from revocable.stores.base import DEFAULT_TIMEOUT
 from revocable.stores.sql import (
     COLUMNS,
@@ -150,8 +157,8 @@ class PostgresStore:
         ``connect_kwargs`` go to ``asyncpg.create_pool`` (for example
         ``statement_cache_size=0`` behind PgBouncer in transaction mode).
         """
-        if timeout <= 0:
-            raise ConfigurationError("timeout must be positive")
+        if not (math.isfinite(timeout) and timeout > 0):
+            raise ConfigurationError("timeout must be a positive number of seconds")
         if read_lanes is None:
             read_lanes = min(2, pool_size - 1)
         if not 0 <= read_lanes < pool_size:
@@ -170,6 +177,11 @@ class PostgresStore:
         try:
             await store._guard(lambda: pool)  # the first connection
             await store._guard(lambda: (_migrate if migrate else _check_version)(pool))
+        except StoreUnavailable as exc:
+            pool.terminate()
+            if isinstance(exc.__cause__, asyncpg.exceptions.ClientConfigurationError):
+                raise InvalidStoreURL(dsn, "the connection string is malformed") from None
+            raise
         except BaseException:
             pool.terminate()
             raise

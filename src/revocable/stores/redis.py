@@ -20,6 +20,7 @@ to start on a server that is not set up that way.
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -34,10 +35,18 @@ from revocable.core.records import decode_record, encode_record
 from revocable.core.sessions import SessionRecord
 from revocable.core.tokens import TokenRef, route_for
 from revocable.core.users import UserRecord, username_key
-from revocable.errors import ConfigurationError, StoreCorrupted, StoreError, StoreUnavailable
+from revocable.errors import (
+    ConfigurationError,
+    InvalidStoreURL,
+    StoreCorrupted,
+    StoreError,
+    StoreUnavailable,
+)
 from revocable.stores.base import DEFAULT_TIMEOUT
 
 __all__ = ["RedisStore"]
+
+log = logging.getLogger("revocable.stores.redis")
 
 _T = TypeVar("_T")
 
@@ -69,12 +78,14 @@ if redis.call('HGET', index, record['h']) == ARGV[2] then
 end
 return 1
 """
-# KEYS: user index. ARGV: handle, session key prefix.
+# KEYS: user index. ARGV: handle, session key prefix. The session goes before its
+# index entry: if the DEL fails (a slot moving mid-reshard), the entry stays for a retry.
 _DELETE_HANDLE = """
 local digest = redis.call('HGET', KEYS[1], ARGV[1])
 if not digest then return 0 end
+local deleted = redis.call('DEL', ARGV[2] .. digest)
 redis.call('HDEL', KEYS[1], ARGV[1])
-return redis.call('DEL', ARGV[2] .. digest)
+return deleted
 """
 # KEYS: user index. ARGV: handle to keep ('' for none), session key prefix.
 _DELETE_USER = """
@@ -153,8 +164,8 @@ class RedisStore:
     ) -> None:
         if not namespace or any(c in namespace for c in "{}"):
             raise ConfigurationError("namespace must be non-empty and free of '{' and '}'")
-        if timeout <= 0:
-            raise ConfigurationError("timeout must be positive")
+        if not (math.isfinite(timeout) and timeout > 0):
+            raise ConfigurationError("timeout must be a positive number of seconds")
         self.client = client
         self.namespace = namespace
         self.timeout = timeout
@@ -177,6 +188,7 @@ class RedisStore:
         namespace: str = "rv",
         timeout: float = DEFAULT_TIMEOUT,
         require_durable: bool = False,
+        allow_eviction: bool = False,
         pool_size: int = 50,
     ) -> RedisStore:
         """Connect to ``url`` and check the server answers.
@@ -185,37 +197,50 @@ class RedisStore:
         ``rediss+cluster://`` any node of a Redis Cluster. At most ``pool_size``
         connections per server are open; more concurrent calls wait for one
         (within ``timeout``) rather than fail.
+
+        A server whose ``maxmemory-policy`` may evict keys is refused unless
+        ``allow_eviction``: an evicted user index would make "log out all
+        devices" miss sessions that still work.
         """
+        if not (math.isfinite(timeout) and timeout > 0):
+            raise ConfigurationError("timeout must be a positive number of seconds")
         scheme, _, rest = url.partition("://")
-        client: Redis | RedisCluster
-        if scheme.endswith("+cluster"):
-            client = RedisCluster.from_url(
-                f"{scheme.removesuffix('+cluster')}://{rest}",
-                max_connections=pool_size,
-                socket_timeout=timeout,
-                socket_connect_timeout=timeout,
-            )
-        else:
-            pool = BlockingConnectionPool.from_url(
-                url,
-                max_connections=pool_size,
-                timeout=timeout,
-                socket_timeout=timeout,  # redis-py waits forever by default
-                socket_connect_timeout=timeout,
-                # One immediate retry replaces a pooled connection that died with a
-                # restarted server; the whole call stays bounded by ``timeout``.
-                retry=Retry(NoBackoff(), 1),
-            )
-            client = Redis.from_pool(pool)
+        try:
+            client = _client(url, scheme, rest, timeout, pool_size)
+        except ValueError as exc:
+            raise InvalidStoreURL(
+                url, f"a Redis URL option is malformed ({type(exc).__name__})"
+            ) from None
         store = cls(client, namespace=namespace, timeout=timeout, max_in_flight=pool_size)
         try:
             await store._guard(client.ping)
+            if not allow_eviction:
+                await store._check_no_eviction()
             if require_durable:
                 await store._check_durable()
         except BaseException:
             await client.aclose()
             raise
         return store
+
+    async def _check_no_eviction(self) -> None:
+        try:
+            config: dict[Any, Any] = await self._guard(
+                lambda: self.client.config_get("maxmemory-policy")
+            )
+        except StoreError:
+            log.warning(
+                "cannot read Redis maxmemory-policy (CONFIG is disabled?): make sure it is "
+                "'noeviction', or revoked sessions can survive 'log out all devices'"
+            )
+            return
+        policy = {_text(k): _text(v) for k, v in config.items()}.get("maxmemory-policy")
+        if policy not in (None, "noeviction"):
+            raise ConfigurationError(
+                f"this Redis evicts keys (maxmemory-policy {policy}): an evicted session "
+                "index would let sessions survive 'log out all devices'. Set "
+                "maxmemory-policy noeviction, or open with allow_eviction=True"
+            )
 
     async def _check_durable(self) -> None:
         try:
@@ -336,6 +361,30 @@ class RedisStore:
 
     async def close(self) -> None:
         await self.client.aclose()
+
+
+def _client(
+    url: str, scheme: str, rest: str, timeout: float, pool_size: int
+) -> Redis | RedisCluster:
+    """A client for ``url`` with every wait bounded; ValueError for malformed options."""
+    if scheme.endswith("+cluster"):
+        return RedisCluster.from_url(
+            f"{scheme.removesuffix('+cluster')}://{rest}",
+            max_connections=pool_size,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+        )
+    pool = BlockingConnectionPool.from_url(
+        url,
+        max_connections=pool_size,
+        timeout=timeout,
+        socket_timeout=timeout,  # redis-py waits forever by default
+        socket_connect_timeout=timeout,
+        # One immediate retry replaces a pooled connection that died with a
+        # restarted server; the whole call stays bounded by ``timeout``.
+        retry=Retry(NoBackoff(), 1),
+    )
+    return Redis.from_pool(pool)
 
 
 def _ms(when: float) -> int:

@@ -15,6 +15,8 @@ commits, revocations included, on power loss or an OS crash.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import math
 import sqlite3
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -124,8 +126,8 @@ class SQLiteStore:
     ) -> SQLiteStore:
         """Open (creating if needed) the database file and bring its schema up to date."""
         path = str(path)
-        if timeout <= 0:
-            raise ConfigurationError("timeout must be positive")
+        if not (math.isfinite(timeout) and timeout > 0):
+            raise ConfigurationError("timeout must be a positive number of seconds")
         writer: aiosqlite.Connection | None = None
         reader: sqlite3.Connection | None = None
         try:
@@ -266,5 +268,6 @@ async def _migrate(conn: aiosqlite.Connection) -> None:
         )
         await conn.execute("COMMIT")
     except BaseException:
-        await conn.execute("ROLLBACK")
+        with contextlib.suppress(Exception):  # keep the original error, whatever ROLLBACK says
+            await conn.execute("ROLLBACK")
         raise

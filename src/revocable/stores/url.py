@@ -39,8 +39,9 @@ async def open_store(url: str, *, timeout: float = DEFAULT_TIMEOUT) -> Store:
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 (parsing the port validates it)
-    except ValueError as exc:
-        raise InvalidStoreURL(url, str(exc)) from None
+    except ValueError:
+        # The parser's message can quote part of a password: give our own.
+        raise InvalidStoreURL(url, "the host or port is malformed") from None
     scheme = parts.scheme.lower()
     if scheme == "sqlite":
         from revocable.stores.sqlite import SQLiteStore
