@@ -1,0 +1,69 @@
+"""`revocable serve` as a user runs it: a real process, its key file, a graceful stop."""
+
+from __future__ import annotations
+
+import os
+import signal
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.servers import free_port
+
+
+def test_serve_runs_on_sqlite_and_stops_gracefully(tmp_path: Path) -> None:
+    """serve starts on an SQLite file, answers the page and the API, and drains on SIGTERM."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "revocable.cli", "serve", "--port", str(port)],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                page = httpx.get(base + "/")
+                break
+            except httpx.TransportError:
+                assert process.poll() is None, process.stdout.read() if process.stdout else ""
+                assert time.monotonic() < deadline, "serve did not start"
+                time.sleep(0.1)
+        assert page.status_code == 200
+        assert "Sign in" in page.text
+        body = {"username": "alice", "password": "correct horse"}
+        assert httpx.post(base + "/auth/register", json=body).status_code == 201
+        login = httpx.post(base + "/auth/login", json=body)
+        assert login.status_code == 200
+        assert "__Host-session=" in login.headers["set-cookie"]
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output = process.communicate(timeout=20)[0].decode()
+    # uvicorn finishes its requests, then re-raises the signal it caught (exit status -15).
+    assert process.returncode in (0, -signal.SIGTERM), output
+    assert "Application shutdown complete" in output
+    assert "Finished server process" in output
+    assert login.headers["set-cookie"].split(";")[0].split("=", 1)[1] not in output
+    assert (tmp_path / "revocable.db").exists()
+    key_mode = stat.S_IMODE(os.stat(tmp_path / "revocable-secrets.key").st_mode)
+    assert key_mode == 0o600
+
+
+def test_serve_with_a_bad_store_url_is_one_line_exit_2(tmp_path: Path) -> None:
+    """A bad --store URL is refused with one line and exit code 2."""
+    result = subprocess.run(
+        [sys.executable, "-m", "revocable.cli", "serve", "--store", "nope://x"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith("revocable: error: invalid store URL")
+    assert "Traceback" not in result.stderr
