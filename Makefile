@@ -3,13 +3,16 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint bench clean
+.PHONY: serve demo test lint bench clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $@
+
+serve: $(VENV)/.installed  ## the reference server on an SQLite file, http://localhost:8000
+	$(VENV)/bin/revocable serve --store sqlite:///revocable.db
 
 demo: $(VENV)/.installed  ## create, list, validate and revoke sessions in an SQLite file
 	$(PY) examples/quickstart.py
@@ -26,4 +29,4 @@ bench: $(VENV)/.installed  ## per-operation costs and ratios to the driver's own
 	$(PY) benchmarks/bench_sessions.py
 
 clean:
-	rm -rf $(VENV) reports .pytest_cache .mypy_cache .ruff_cache quickstart.db*
+	rm -rf $(VENV) reports .pytest_cache .mypy_cache .ruff_cache quickstart.db* revocable.db*
