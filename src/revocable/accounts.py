@@ -65,6 +65,13 @@ def accounts_router(auth: SessionAuth, users: UserStore, hasher: PasswordHasher)
         user = await users.find_user(username) if username else None
         # Unknown users are checked against a dummy hash: same answer, same time.
         if not await hasher.verify(user.password_hash if user else None, password) or not user:
+            client = request.client
+            sessions.events.emit(
+                "login.failed",
+                user_id=user.id if user else None,
+                ip=client.host if client else None,
+                reason="invalid_credentials",
+            )
             raise AuthHTTPError(401, "invalid_credentials", "wrong username or password")
         if hasher.needs_rehash(user.password_hash):
             await users.set_password_hash(user.id, await hasher.hash(password), time.time())

@@ -12,6 +12,7 @@ from revocable.core import sessions as core
 from revocable.core.sessions import SessionRecord, check_user_id
 from revocable.core.tokens import is_handle, mint_token, parse_token, route_for
 from revocable.errors import MalformedToken
+from revocable.events import SecurityEvents
 from revocable.stores.base import SessionStore
 
 __all__ = ["IssuedSession", "SessionManager"]
@@ -45,9 +46,12 @@ class SessionManager:
         policy: SessionPolicy = SessionPolicy.DEFAULT,
         *,
         clock: Clock = time.time,
+        events: SecurityEvents | None = None,
     ) -> None:
         self.store = store
         self.policy = policy
+        self.events = events or SecurityEvents()
+        """Where session.created/rotated/revoked and sessions.revoked_all events go."""
         self._clock = clock
         self._last_sweep = float("-inf")
 
@@ -66,6 +70,9 @@ class SessionManager:
         )
         token, ref = mint_token(route_for(record.user_id))
         await self.store.insert(ref, record)
+        self.events.emit(
+            "session.created", user_id=record.user_id, session=record.handle, ip=record.client_ip
+        )
         if now - self._last_sweep >= self.policy.sweep_interval:
             self._last_sweep = now
             await self.store.sweep(now)
@@ -123,6 +130,7 @@ class SessionManager:
         new_token, new = mint_token(old.route)
         if not await self.store.replace(old, new, fresh):
             return None
+        self.events.emit("session.rotated", user_id=fresh.user_id, session=fresh.handle)
         return IssuedSession(new_token, fresh)
 
     async def revoke(self, token: object) -> bool:
@@ -138,12 +146,19 @@ class SessionManager:
         check_user_id(user_id)
         if not is_handle(handle):
             return False
-        return await self.store.delete_handle(user_id, handle)
+        revoked = await self.store.delete_handle(user_id, handle)
+        if revoked:
+            self.events.emit("session.revoked", user_id=user_id, session=handle)
+        return revoked
 
     async def revoke_all(self, user_id: str, *, keep_handle: str | None = None) -> int:
         """Log out every device of a user, optionally keeping one session (by handle)."""
         check_user_id(user_id)
-        return await self.store.delete_user(user_id, keep_handle=keep_handle)
+        count = await self.store.delete_user(user_id, keep_handle=keep_handle)
+        self.events.emit(
+            "sessions.revoked_all", user_id=user_id, session=keep_handle, reason=str(count)
+        )
+        return count
 
     async def list_sessions(self, user_id: str) -> list[SessionRecord]:
         """A user's live sessions, oldest first, for a "your devices" page."""

@@ -91,6 +91,14 @@ class SessionMiddleware:
                 presented_token=presented,
             )
             if rejection is not None:
+                client = scope.get("client")
+                self.auth.sessions.events.emit(
+                    "csrf.rejected",
+                    user_id=record.user_id,
+                    session=record.handle,
+                    ip=client[0] if client else None,
+                    reason=rejection.value,
+                )
                 await _send_json(send, 403, error_body(rejection.value, _CSRF_DETAIL))
                 return
         await self.app(scope, receive, send)
@@ -135,6 +143,10 @@ async def logout(request: Any, response: Any) -> bool:
     """Revoke this request's session server-side and clear its cookie; True if there was one."""
     state = request_session(request)
     revoked = state.token is not None and await state.auth.sessions.revoke(state.token)
+    if revoked and state.record is not None:
+        state.auth.sessions.events.emit(
+            "session.revoked", user_id=state.record.user_id, session=state.record.handle
+        )
     response.headers.append("set-cookie", state.auth.clearing_cookie())
     state.record, state.token = None, None
     return revoked

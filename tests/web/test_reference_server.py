@@ -11,6 +11,7 @@ from typing import Any, cast
 import httpx
 import pytest
 
+from revocable.events import SecurityEvent, SecurityEvents
 from revocable.passwords import PasswordHasher
 from revocable.server.app import create_app
 from revocable.stores.base import SessionStore, Store
@@ -295,3 +296,34 @@ async def test_html_page_flow_with_plain_forms(client: httpx.AsyncClient, name: 
     assert (await other.get("/api/me")).status_code == 401
     bad = await client.post("/auth/login", data={"username": name, "password": "wrong pass"})
     assert bad.headers["location"] == "/?error=invalid_credentials"
+
+
+async def test_security_events_for_failed_logins_and_csrf(
+    store: SessionStore, serve: Serve, name: str
+) -> None:
+    """Failed logins and CSRF rejections reach the event hook, with no credential in them."""
+    seen: list[SecurityEvent] = []
+    app = create_app(
+        cast(Store, store),
+        [secrets.token_bytes(32)],
+        hasher=PasswordHasher.for_testing(),
+        events=SecurityEvents(seen.append),
+    )
+    async with httpx.AsyncClient(base_url=await serve(app)) as client:
+        await register(client, name)
+        await client.post("/auth/login", json={"username": name, "password": "wrong password"})
+        browser = await sign_in(client, name)
+        await client.post("/auth/logout", headers=browser.headers(csrf=False))
+        await browser.post("/auth/logout")
+    kinds = [e.event for e in seen]
+    assert kinds == [
+        "login.failed",
+        "session.created",
+        "csrf.rejected",
+        "session.revoked",
+    ]
+    assert seen[2].reason == "csrf_token_missing"
+    assert seen[0].ip == "127.0.0.1"
+    text = repr([e.as_dict() for e in seen])
+    assert browser.token not in text
+    assert PASSWORD not in text

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from revocable.accounts import accounts_router
 from revocable.config import SessionPolicy, WebPolicy
 from revocable.core.cookies import CookiePolicy
+from revocable.events import SecurityEvents
 from revocable.fastapi import install_error_handlers
 from revocable.passwords import PasswordHasher
 from revocable.server.pages import pages_router
@@ -43,6 +44,7 @@ def create_app(
     insecure_cookies: bool = False,
     session_policy: SessionPolicy = SessionPolicy.DEFAULT,
     hasher: PasswordHasher | None = None,
+    events: SecurityEvents | None = None,
 ) -> FastAPI:
     """The reference app over an open ``store``."""
     if insecure_cookies:
@@ -51,7 +53,7 @@ def create_app(
             "use this only for plain-http development, never in production"
         )
     policy = WebPolicy(csrf_keys, cookie=CookiePolicy(secure=not insecure_cookies))
-    auth = SessionAuth(SessionManager(store, session_policy), policy)
+    auth = SessionAuth(SessionManager(store, session_policy, events=events), policy)
     app = FastAPI(title="revocable reference server", docs_url=None, redoc_url=None)
     app.add_middleware(SessionMiddleware, auth=auth)
     app.add_middleware(SecurityHeaders)
