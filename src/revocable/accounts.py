@@ -21,23 +21,40 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
 
 from revocable.core.csrf import check_origin
+from revocable.core.ratelimit import RateLimit, counter_key, retry_after
 from revocable.core.sessions import SessionRecord
-from revocable.core.users import check_password, new_user
+from revocable.core.users import check_password, new_user, username_key
 from revocable.errors import InvalidInput
+from revocable.events import SecurityEvents
 from revocable.fastapi import AuthHTTPError, SessionDependencies
 from revocable.passwords import PasswordHasher
 from revocable.starlette import login, logout, request_session
-from revocable.stores.base import UserStore
+from revocable.stores.base import CounterStore, UserStore
 from revocable.web import SessionAuth
 
-__all__ = ["accounts_router"]
+__all__ = ["DEFAULT_LOGIN_LIMIT", "accounts_router"]
 
 MAX_BODY = 16 * 1024
 _FORM = "application/x-www-form-urlencoded"
 
 
-def accounts_router(auth: SessionAuth, users: UserStore, hasher: PasswordHasher) -> APIRouter:
-    """The session half of the reference HTTP contract, over ``auth`` and ``users``."""
+DEFAULT_LOGIN_LIMIT = RateLimit(10, 60.0)
+"""Login attempts per username per minute; each client IP gets five times as many."""
+
+
+def accounts_router(
+    auth: SessionAuth,
+    users: UserStore,
+    hasher: PasswordHasher,
+    *,
+    counters: CounterStore | None = None,
+    login_limit: RateLimit | None = DEFAULT_LOGIN_LIMIT,
+) -> APIRouter:
+    """The session half of the reference HTTP contract, over ``auth`` and ``users``.
+
+    With ``counters`` (usually the same store) and a ``login_limit``, login
+    attempts are limited per username and per client IP: 429 with Retry-After.
+    """
     deps = SessionDependencies(auth)
     sessions = auth.sessions
     router = APIRouter()
@@ -62,6 +79,9 @@ def accounts_router(auth: SessionAuth, users: UserStore, hasher: PasswordHasher)
         fields, is_form = await read_fields(request)
         _refuse_cross_site(auth, request)
         username, password = fields.get("username", ""), fields.get("password", "")
+        client_ip = request.client.host if request.client else ""
+        if counters is not None and login_limit is not None:
+            await _limit_login(counters, login_limit, sessions.events, username, client_ip)
         user = await users.find_user(username) if username else None
         # Unknown users are checked against a dummy hash: same answer, same time.
         if not await hasher.verify(user.password_hash if user else None, password) or not user:
@@ -81,7 +101,8 @@ def accounts_router(auth: SessionAuth, users: UserStore, hasher: PasswordHasher)
         return _finish(response, is_form, body)
 
     @router.post("/auth/logout")
-    async def do_logout(request: Request, _: SessionRecord = Depends(deps.required)) -> Any:
+    async def do_logout(request: Request) -> Any:
+        """Revoke the session if there is one; always clear the cookie (a dead one too)."""
         is_form = _is_form(request)
         response = _reply(is_form, {})
         await logout(request, response)
@@ -184,6 +205,31 @@ async def read_fields(request: Request) -> tuple[dict[str, str], bool]:
     if not isinstance(doc, dict) or not all(isinstance(v, str) for v in doc.values()):
         raise AuthHTTPError(422, "invalid_input", "send a JSON object of string fields")
     return doc, False
+
+
+async def _limit_login(
+    counters: CounterStore,
+    limit: RateLimit,
+    events: SecurityEvents,
+    username: str,
+    client_ip: str,
+) -> None:
+    """Count this attempt per client IP and per username; 429 once either is over."""
+    now = time.time()
+    checks = (
+        ("login-ip", client_ip, limit.scaled(5)),
+        ("login-user", username_key(username), limit),
+    )
+    for purpose, value, rule in checks:
+        if await counters.hit(counter_key(purpose, value), rule.window, now) > rule.attempts:
+            events.emit("login.rate_limited", ip=client_ip or None, reason=purpose)
+            wait = retry_after(rule.window, now)
+            raise AuthHTTPError(
+                429,
+                "rate_limited",
+                f"too many login attempts; retry in {wait} s",
+                headers={"Retry-After": str(wait)},
+            )
 
 
 def _refuse_cross_site(auth: SessionAuth, request: Request) -> None:

@@ -180,10 +180,29 @@ def sweep(store_url: str) -> None:
     help="Send cookies without Secure/__Host- (plain-http development on non-localhost "
     "hosts only; browsers accept Secure cookies from http://localhost).",
 )
-def serve(host: str, port: int, store_url: str, secrets_file: str, insecure_cookies: bool) -> None:
+@click.option(
+    "--login-rate-limit",
+    default="10/60",
+    show_default=True,
+    help="Login attempts per username as ATTEMPTS/SECONDS (each IP gets 5x), or 'off' "
+    "(for load tests).",
+)
+def serve(
+    host: str,
+    port: int,
+    store_url: str,
+    secrets_file: str,
+    insecure_cookies: bool,
+    login_rate_limit: str,
+) -> None:
     """Run the reference server: sign-up, sign-in, your sessions, log out everywhere."""
+    from revocable.core.ratelimit import RateLimit
     from revocable.server.run import load_or_create_keys, run_server
 
+    try:
+        login_limit = RateLimit.parse(login_rate_limit)
+    except ConfigurationError as exc:
+        _fail(str(exc), 2)
     try:
         keys = load_or_create_keys(secrets_file)
     except (OSError, ValueError) as exc:
@@ -195,7 +214,16 @@ def serve(host: str, port: int, store_url: str, secrets_file: str, insecure_cook
             err=True,
         )
     try:
-        asyncio.run(run_server(store_url, keys, host=host, port=port, insecure=insecure_cookies))
+        asyncio.run(
+            run_server(
+                store_url,
+                keys,
+                host=host,
+                port=port,
+                insecure=insecure_cookies,
+                login_limit=login_limit,
+            )
+        )
     except (ConfigurationError, InvalidInput) as exc:
         _fail(str(exc), 2)
     except StoreError as exc:

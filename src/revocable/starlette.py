@@ -73,6 +73,10 @@ class SessionMiddleware:
                 await _send_json(send, 503, error_body(exc.code, detail), retry_after=True)
                 return
         scope[SCOPE_KEY] = RequestSession(self.auth, record, token if record else None)
+        if token is not None and record is None:
+            # A dead cookie (revoked, expired, garbage): tell the browser to drop it,
+            # unless the response sets a session cookie of its own (a login).
+            send = _clearing(send, self.auth.clearing_cookie().encode("latin-1"))
         if record is not None and self.auth.needs_csrf_check(scope["method"], record):
             presented = headers.get(self.auth.policy.csrf_header)
             if presented is None and _is_form(headers):
@@ -150,6 +154,17 @@ async def logout(request: Any, response: Any) -> bool:
     response.headers.append("set-cookie", state.auth.clearing_cookie())
     state.record, state.token = None, None
     return revoked
+
+
+def _clearing(send: Send, cookie: bytes) -> Send:
+    async def send_clearing(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = list(message.get("headers", []))
+            if not any(name.lower() == b"set-cookie" for name, _ in headers):
+                message["headers"] = [*headers, (b"set-cookie", cookie)]
+        await send(message)
+
+    return send_clearing
 
 
 def _headers(scope: Scope) -> dict[str, str]:

@@ -20,7 +20,7 @@ import pytest
 from revocable import InvalidInput, SessionManager, SessionPolicy
 from revocable.core.tokens import parse_token
 from revocable.core.users import new_user
-from revocable.stores.base import SessionStore, UserStore
+from revocable.stores.base import CounterStore, SessionStore, UserStore
 from tests.stores.counting import CountingStore
 
 OpenStore = Callable[[], Awaitable[SessionStore]]
@@ -457,3 +457,26 @@ class StoreContract:
         assert changed is not None
         assert (changed.password_hash, changed.password_changed_at) == ("new", 2.0)
         assert await store.set_password_hash("no-such-id", "x", 3.0) is False
+
+    # -- counters --------------------------------------------------------------------------
+
+    async def test_counters_count_within_a_window_and_restart_after(
+        self, sessions: SessionManager
+    ) -> None:
+        """Hits add up within one window and start again at 1 in the next."""
+        store = cast(CounterStore, sessions.store)
+        key = f"test:{uuid.uuid4().hex}"
+        wall = time.time()
+        now = wall - wall % 60 + 1  # the current window (Redis expires keys by real time)
+        assert [await store.hit(key, 60, now + i) for i in range(3)] == [1, 2, 3]
+        assert await store.hit(key, 60, now + 60) == 1
+        assert await store.hit(f"{key}-other", 60, now) == 1
+
+    async def test_concurrent_hits_are_all_counted(self, make_manager: MakeManager) -> None:
+        """Many concurrent hits on one key are counted exactly once each."""
+        managers = [await make_manager() for _ in range(3)]
+        key, now = f"race:{uuid.uuid4().hex}", time.time()
+        counts = await asyncio.gather(
+            *(cast(CounterStore, managers[i % 3].store).hit(key, 60, now) for i in range(30))
+        )
+        assert sorted(counts) == list(range(1, 31))

@@ -37,7 +37,10 @@ async def _store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
         redis_store.namespace = f"rvweb-{uuid.uuid4().hex[:12]}"
         store = redis_store
     else:
-        store = await PostgresStore.open(require("postgresql", POSTGRES_URL), pool_size=4)
+        pg_store = await PostgresStore.open(require("postgresql", POSTGRES_URL), pool_size=4)
+        # Counters are shared by every test on this database: start each test from zero.
+        await pg_store._execute("DELETE FROM revocable_counters")
+        store = pg_store
     yield store
     if isinstance(store, RedisStore):
         client = Redis.from_url(REDIS_URL)

@@ -231,3 +231,15 @@ async def test_insecure_development_cookie(store: SessionStore, serve: Serve) ->
     assert response.headers["set-cookie"].startswith("session=")
     assert "Secure" not in response.headers["set-cookie"]
     assert "HttpOnly" in response.headers["set-cookie"]
+
+
+async def test_a_dead_cookie_is_cleared_in_the_browser(client: httpx.AsyncClient) -> None:
+    """A revoked or garbage cookie gets a deletion cookie back, so browsers stop sending it."""
+    token, csrf = await sign_in(client)
+    await client.post("/logout", headers={**cookie(token), "x-csrf-token": csrf})
+    for dead in (token, "garbage"):
+        response = await client.get("/maybe", headers=cookie(dead))
+        assert response.headers["set-cookie"].startswith(f"{COOKIE}=; Max-Age=0;")
+    fresh = await client.post("/login", json={"user": "alice"}, headers=cookie("garbage"))
+    assert session_cookie(fresh)  # the login's own cookie, not a deletion
+    assert (await client.get("/maybe")).headers.get("set-cookie") is None

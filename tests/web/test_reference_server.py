@@ -11,6 +11,7 @@ from typing import Any, cast
 import httpx
 import pytest
 
+from revocable.core.ratelimit import RateLimit
 from revocable.events import SecurityEvent, SecurityEvents
 from revocable.passwords import PasswordHasher
 from revocable.server.app import create_app
@@ -24,7 +25,10 @@ PASSWORD = "correct horse battery"
 @pytest.fixture(name="client")
 async def _client(store: SessionStore, serve: Serve) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(
-        cast(Store, store), [secrets.token_bytes(32)], hasher=PasswordHasher.for_testing()
+        cast(Store, store),
+        [secrets.token_bytes(32)],
+        hasher=PasswordHasher.for_testing(),
+        login_limit=None,  # the rate limit has tests of its own
     )
     async with httpx.AsyncClient(base_url=await serve(app)) as client:
         yield client
@@ -327,3 +331,46 @@ async def test_security_events_for_failed_logins_and_csrf(
     text = repr([e.as_dict() for e in seen])
     assert browser.token not in text
     assert PASSWORD not in text
+
+
+async def test_login_attempts_are_rate_limited_per_username(
+    store: SessionStore, serve: Serve, name: str
+) -> None:
+    """Past the limit a login gets 429 with Retry-After, even with the right password."""
+    seen: list[SecurityEvent] = []
+    app = create_app(
+        cast(Store, store),
+        [secrets.token_bytes(32)],
+        hasher=PasswordHasher.for_testing(),
+        events=SecurityEvents(seen.append),
+        login_limit=RateLimit(3, 60),
+    )
+    async with httpx.AsyncClient(base_url=await serve(app)) as client:
+        await register(client, name)
+        for _ in range(3):
+            wrong = await client.post("/auth/login", json={"username": name, "password": "x" * 9})
+            assert wrong.status_code == 401
+        limited = await client.post("/auth/login", json={"username": name, "password": PASSWORD})
+        assert (limited.status_code, limited.json()["error"]) == (429, "rate_limited")
+        assert 1 <= int(limited.headers["retry-after"]) <= 60
+        other = "other-" + name
+        await register(client, other)
+        assert (
+            await client.post("/auth/login", json={"username": other, "password": PASSWORD})
+        ).status_code == 200
+    assert seen[-2].event == "login.rate_limited"
+    assert seen[-2].reason == "login-user"
+
+
+async def test_rate_limit_off(store: SessionStore, serve: Serve, name: str) -> None:
+    """With the limit off (load tests), logins are never refused for their number."""
+    app = create_app(
+        cast(Store, store),
+        [secrets.token_bytes(32)],
+        hasher=PasswordHasher.for_testing(),
+        login_limit=None,
+    )
+    async with httpx.AsyncClient(base_url=await serve(app)) as client:
+        await register(client, name)
+        for _ in range(12):
+            await sign_in(client, name)

@@ -7,9 +7,10 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from revocable.accounts import accounts_router
+from revocable.accounts import DEFAULT_LOGIN_LIMIT, accounts_router
 from revocable.config import SessionPolicy, WebPolicy
 from revocable.core.cookies import CookiePolicy
+from revocable.core.ratelimit import RateLimit
 from revocable.events import SecurityEvents
 from revocable.fastapi import install_error_handlers
 from revocable.passwords import PasswordHasher
@@ -45,6 +46,7 @@ def create_app(
     session_policy: SessionPolicy = SessionPolicy.DEFAULT,
     hasher: PasswordHasher | None = None,
     events: SecurityEvents | None = None,
+    login_limit: RateLimit | None = DEFAULT_LOGIN_LIMIT,
 ) -> FastAPI:
     """The reference app over an open ``store``."""
     if insecure_cookies:
@@ -58,7 +60,10 @@ def create_app(
     app.add_middleware(SessionMiddleware, auth=auth)
     app.add_middleware(SecurityHeaders)
     install_error_handlers(app, form_redirect="/")
-    app.include_router(accounts_router(auth, store, hasher or PasswordHasher()))
+    accounts = accounts_router(
+        auth, store, hasher or PasswordHasher(), counters=store, login_limit=login_limit
+    )
+    app.include_router(accounts)
     app.include_router(pages_router(auth))
     return app
 

@@ -36,7 +36,9 @@ def pages_router(auth: SessionAuth) -> APIRouter:
     async def home(
         request: Request, session: SessionRecord | None = Depends(deps.optional)
     ) -> HTMLResponse:
-        message = _message(request.query_params.get("error"), request.query_params)
+        message = _message(
+            request.query_params.get("error"), request.query_params.get("registered") == "1"
+        )
         if session is None:
             return HTMLResponse(_page("Sign in", message + _SIGNED_OUT))
         csrf = escape(request_session(request).csrf_token or "")
@@ -107,10 +109,10 @@ def _when(when: float) -> str:
     return datetime.fromtimestamp(when, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def _message(error: str | None, params: object) -> str:
+def _message(error: str | None, registered: bool) -> str:
     if error:
         return f'<p class="error">Could not do that: {escape(error.replace("_", " "))}.</p>'
-    if "registered=1" in str(params):
+    if registered:
         return '<p class="note">Registered. Sign in below.</p>'
     return ""
 

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import uvicorn
 
+from revocable.accounts import DEFAULT_LOGIN_LIMIT
+from revocable.core.ratelimit import RateLimit
 from revocable.server.app import create_app
 from revocable.stores.url import open_store
 
@@ -35,12 +37,18 @@ def load_or_create_keys(path: str | Path) -> list[bytes]:
 
 
 async def run_server(
-    store_url: str, keys: list[bytes], *, host: str, port: int, insecure: bool
+    store_url: str,
+    keys: list[bytes],
+    *,
+    host: str,
+    port: int,
+    insecure: bool,
+    login_limit: RateLimit | None = DEFAULT_LOGIN_LIMIT,
 ) -> None:
     """Open the store, serve until SIGINT/SIGTERM (uvicorn drains requests), close the store."""
     store = await open_store(store_url)
     try:
-        app = create_app(store, keys, insecure_cookies=insecure)
+        app = create_app(store, keys, insecure_cookies=insecure, login_limit=login_limit)
         config = uvicorn.Config(
             app,
             host=host,

@@ -18,7 +18,7 @@ from revocable.core.sessions import SessionRecord
 from revocable.core.tokens import TokenRef
 from revocable.core.users import UserRecord
 
-__all__ = ["DEFAULT_TIMEOUT", "SessionStore", "Store", "UserStore"]
+__all__ = ["DEFAULT_TIMEOUT", "CounterStore", "SessionStore", "Store", "UserStore"]
 
 DEFAULT_TIMEOUT = 1.0
 """Seconds any store operation may take before it raises ``StoreUnavailable``."""
@@ -92,5 +92,16 @@ class UserStore(Protocol):
         """Replace a user's password hash; False if there is no such user."""
 
 
-class Store(SessionStore, UserStore, Protocol):
-    """What every built-in backend is: sessions and users over one connection."""
+class CounterStore(Protocol):
+    """Fixed-window counters, for rate limits kept where the sessions are."""
+
+    async def hit(self, key: str, window: float, now: float) -> int:
+        """Count one hit on ``key`` in the window of ``window`` seconds holding ``now``.
+
+        Answers the hits so far in that window, this one included. Atomic:
+        concurrent hits are all counted. ``key`` is a digest, safe in any store.
+        """
+
+
+class Store(SessionStore, UserStore, CounterStore, Protocol):
+    """What every built-in backend is: sessions, users and counters over one connection."""

@@ -27,6 +27,7 @@ class MemoryStore:
         self._by_user: dict[str, dict[str, bytes]] = {}  # user -> handle -> digest
         self._users: dict[str, UserRecord] = {}
         self._user_ids: dict[str, str] = {}  # username key -> user id
+        self._counters: dict[str, tuple[float, int]] = {}  # key -> (window start, hits)
 
     def _live(self, digest: bytes) -> SessionRecord | None:
         record = self._sessions.get(digest)
@@ -115,6 +116,15 @@ class MemoryStore:
             user, password_hash=password_hash, password_changed_at=changed_at
         )
         return True
+
+    async def hit(self, key: str, window: float, now: float) -> int:
+        start = now - now % window
+        if len(self._counters) > 10_000:  # drop finished windows now and then
+            self._counters = {k: v for k, v in self._counters.items() if v[0] + window > now}
+        previous_start, hits = self._counters.get(key, (start, 0))
+        hits = hits + 1 if previous_start == start else 1
+        self._counters[key] = (start, hits)
+        return hits
 
     async def close(self) -> None:
         self._sessions.clear()

@@ -37,6 +37,7 @@ from revocable.errors import (
 from revocable.stores.base import DEFAULT_TIMEOUT
 from revocable.stores.sql import (
     COLUMNS,
+    COUNTERS_TABLE,
     SCHEMA_VERSION,
     TABLE,
     USER_COLUMNS,
@@ -67,6 +68,15 @@ _DELETE = f"DELETE FROM {TABLE} WHERE digest = $1"  # noqa: S608
 _DELETE_HANDLE = f"DELETE FROM {TABLE} WHERE user_id = $1 AND handle = $2"  # noqa: S608
 _DELETE_USER = f"DELETE FROM {TABLE} WHERE user_id = $1 AND handle IS DISTINCT FROM $2::text"  # noqa: S608
 _SWEEP = f"DELETE FROM {TABLE} WHERE deadline <= $1"  # noqa: S608
+_SWEEP_COUNTERS = f"DELETE FROM {COUNTERS_TABLE} WHERE window_end <= $1"  # noqa: S608
+# One statement: a new window restarts the count, the same window adds one.
+_HIT = (
+    f"INSERT INTO {COUNTERS_TABLE} AS c (key, window_start, window_end, hits) "  # noqa: S608
+    "VALUES ($1, $2, $3, 1) ON CONFLICT (key) DO UPDATE SET "
+    "hits = CASE WHEN c.window_start = excluded.window_start THEN c.hits + 1 ELSE 1 END, "
+    "window_start = excluded.window_start, window_end = excluded.window_end "
+    "RETURNING hits"
+)
 _USER_COLS = ", ".join(USER_COLUMNS)
 _INSERT_USER = (
     f"INSERT INTO {USERS_TABLE} ({_USER_COLS}) VALUES ($1, $2, $3, $4, $5, $6) "  # noqa: S608
@@ -108,6 +118,15 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
             created_at double precision NOT NULL,
             password_changed_at double precision NOT NULL
         )""",
+    ),
+    3: (
+        f"""CREATE TABLE {COUNTERS_TABLE} (
+            key text PRIMARY KEY,
+            window_start double precision NOT NULL,
+            window_end double precision NOT NULL,
+            hits integer NOT NULL
+        )""",
+        f"CREATE INDEX {COUNTERS_TABLE}_end ON {COUNTERS_TABLE} (window_end)",
     ),
 }
 
@@ -298,7 +317,13 @@ class PostgresStore:
         return [self._record(row) for row in rows]
 
     async def sweep(self, now: float) -> int:
+        await self._execute(_SWEEP_COUNTERS, now)
         return await self._execute(_SWEEP, now)
+
+    async def hit(self, key: str, window: float, now: float) -> int:
+        start = now - now % window
+        hits = await self._on_connection(lambda c: c.fetchval(_HIT, key, start, start + window))
+        return int(hits)
 
     async def insert_user(self, user: UserRecord) -> bool:
         return await self._execute(_INSERT_USER, *user_values(user)) == 1

@@ -356,6 +356,20 @@ class RedisStore:
         keys, args = [self._user_key(user_id)], [password_hash, repr(changed_at)]
         return bool(await self._guard(lambda: self._set_password(keys, args)))
 
+    async def hit(self, key: str, window: float, now: float) -> int:
+        start = now - now % window
+        name = f"{self.namespace}:rl:{key}:{start:.0f}"
+        expire_at = _ms(start + window) + 1000  # a second of slack for clock skew
+
+        async def count() -> int:
+            async with self.client.pipeline(transaction=True) as pipe:
+                pipe.incr(name)
+                pipe.pexpireat(name, expire_at)
+                hits, _ = await pipe.execute()
+            return int(hits)
+
+        return await self._guard(count)
+
     async def sweep(self, now: float) -> int:
         return 0  # keys expire by their own TTLs; stale index entries go on listing
 

@@ -12,6 +12,7 @@ from revocable.core.users import UserRecord
 
 __all__ = [
     "COLUMNS",
+    "COUNTERS_TABLE",
     "SCHEMA_VERSION",
     "TABLE",
     "USERS_TABLE",
@@ -24,6 +25,7 @@ __all__ = [
 
 TABLE = "revocable_sessions"
 USERS_TABLE = "revocable_users"
+COUNTERS_TABLE = "revocable_counters"
 USER_COLUMNS = (
     "id",
     "username",
@@ -33,7 +35,7 @@ USER_COLUMNS = (
     "password_changed_at",
 )
 _NO_DATA: Mapping[str, Any] = MappingProxyType({})
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 COLUMNS = (
     "handle",
     "user_id",

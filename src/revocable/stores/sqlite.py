@@ -31,6 +31,7 @@ from revocable.errors import ConfigurationError, StoreCorrupted, StoreError, Sto
 from revocable.stores.base import DEFAULT_TIMEOUT
 from revocable.stores.sql import (
     COLUMNS,
+    COUNTERS_TABLE,
     SCHEMA_VERSION,
     TABLE,
     USER_COLUMNS,
@@ -61,6 +62,15 @@ _DELETE = f"DELETE FROM {TABLE} WHERE digest = ?"  # noqa: S608
 _DELETE_HANDLE = f"DELETE FROM {TABLE} WHERE user_id = ? AND handle = ?"  # noqa: S608
 _DELETE_USER = f"DELETE FROM {TABLE} WHERE user_id = ? AND handle IS NOT ?"  # noqa: S608
 _SWEEP = f"DELETE FROM {TABLE} WHERE deadline <= ?"  # noqa: S608
+_SWEEP_COUNTERS = f"DELETE FROM {COUNTERS_TABLE} WHERE window_end <= ?"  # noqa: S608
+# One statement: a new window restarts the count, the same window adds one.
+_HIT = (
+    f"INSERT INTO {COUNTERS_TABLE} (key, window_start, window_end, hits) "  # noqa: S608
+    "VALUES (?, ?, ?, 1) ON CONFLICT (key) DO UPDATE SET "
+    "hits = CASE WHEN window_start = excluded.window_start THEN hits + 1 ELSE 1 END, "
+    "window_start = excluded.window_start, window_end = excluded.window_end "
+    "RETURNING hits"
+)
 _USER_COLS = ", ".join(USER_COLUMNS)
 _INSERT_USER = (
     f"INSERT INTO {USERS_TABLE} ({_USER_COLS}) VALUES (?, ?, ?, ?, ?, ?) "  # noqa: S608
@@ -98,6 +108,15 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
             created_at REAL NOT NULL,
             password_changed_at REAL NOT NULL
         ) WITHOUT ROWID""",
+    ),
+    3: (
+        f"""CREATE TABLE {COUNTERS_TABLE} (
+            key TEXT PRIMARY KEY,
+            window_start REAL NOT NULL,
+            window_end REAL NOT NULL,
+            hits INTEGER NOT NULL
+        ) WITHOUT ROWID""",
+        f"CREATE INDEX {COUNTERS_TABLE}_end ON {COUNTERS_TABLE} (window_end)",
     ),
 }
 
@@ -217,7 +236,15 @@ class SQLiteStore:
         return [self._record(row) for row in await self._read(_SELECT_USER, (user_id,))]
 
     async def sweep(self, now: float) -> int:
+        await self._write(_SWEEP_COUNTERS, (now,))
         return await self._write(_SWEEP, (now,))
+
+    async def hit(self, key: str, window: float, now: float) -> int:
+        start = now - now % window
+        rows = await self._guard(
+            lambda: self._writer.execute_fetchall(_HIT, (key, start, start + window))
+        )
+        return int(next(iter(rows))[0])
 
     async def insert_user(self, user: UserRecord) -> bool:
         return await self._write(_INSERT_USER, user_values(user)) == 1
