@@ -79,17 +79,16 @@ def accounts_router(
         fields, is_form = await read_fields(request)
         _refuse_cross_site(auth, request)
         username, password = fields.get("username", ""), fields.get("password", "")
-        client_ip = request.client.host if request.client else ""
+        client_ip = request_session(request).client_ip or ""
         if counters is not None and login_limit is not None:
             await _limit_login(counters, login_limit, sessions.events, username, client_ip)
         user = await users.find_user(username) if username else None
         # Unknown users are checked against a dummy hash: same answer, same time.
         if not await hasher.verify(user.password_hash if user else None, password) or not user:
-            client = request.client
             sessions.events.emit(
                 "login.failed",
                 user_id=user.id if user else None,
-                ip=client.host if client else None,
+                ip=client_ip or None,
                 reason="invalid_credentials",
             )
             raise AuthHTTPError(401, "invalid_credentials", "wrong username or password")
@@ -170,6 +169,25 @@ def accounts_router(
             response.headers.append("set-cookie", auth.session_cookie(rotated))
             state.record, state.token = rotated.record, rotated.token
         return _finish(response, is_form, {"revoked": revoked, "csrf_token": _csrf(request)})
+
+    @router.post("/auth/reauth")
+    async def reauthenticate(
+        request: Request, session: SessionRecord = Depends(deps.required)
+    ) -> Any:
+        """Prove the password again ("sudo mode"): the session gets a new token and a fresh
+        ``authenticated_at``, which ``SessionDependencies.recent`` checks."""
+        fields, is_form = await read_fields(request)
+        user = await users.get_user(session.user_id)
+        if user is None or not await hasher.verify(user.password_hash, fields.get("password")):
+            raise AuthHTTPError(401, "invalid_credentials", "wrong password")
+        state = request_session(request)
+        rotated = await sessions.rotate(state.token, reauthenticated=True)
+        if rotated is None:
+            raise AuthHTTPError(401, "not_authenticated", "the session ended; sign in again")
+        response = _reply(is_form, {})
+        response.headers.append("set-cookie", auth.session_cookie(rotated))
+        state.record, state.token = rotated.record, rotated.token
+        return _finish(response, is_form, {"ok": True, "csrf_token": _csrf(request)})
 
     @router.get("/api/me")
     async def me(session: SessionRecord = Depends(deps.required)) -> Any:

@@ -187,6 +187,13 @@ def sweep(store_url: str) -> None:
     help="Login attempts per username as ATTEMPTS/SECONDS (each IP gets 5x), or 'off' "
     "(for load tests).",
 )
+@click.option(
+    "--trusted-proxy",
+    "trusted_proxies",
+    multiple=True,
+    help="A reverse proxy (address or CIDR) whose X-Forwarded-For is believed; repeatable. "
+    "By default none is, and the client IP is the socket's peer.",
+)
 def serve(
     host: str,
     port: int,
@@ -194,6 +201,7 @@ def serve(
     secrets_file: str,
     insecure_cookies: bool,
     login_rate_limit: str,
+    trusted_proxies: tuple[str, ...],
 ) -> None:
     """Run the reference server: sign-up, sign-in, your sessions, log out everywhere."""
     from revocable.core.ratelimit import RateLimit
@@ -222,6 +230,7 @@ def serve(
                 port=port,
                 insecure=insecure_cookies,
                 login_limit=login_limit,
+                trusted_proxies=trusted_proxies,
             )
         )
     except (ConfigurationError, InvalidInput) as exc:

@@ -6,6 +6,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
+from revocable.core.clientip import IPNetwork, parse_networks
 from revocable.core.cookies import CookiePolicy
 from revocable.core.csrf import normalise_origin
 from revocable.errors import ConfigurationError
@@ -75,7 +76,9 @@ class WebPolicy:
     forms. Each key is at least 32 random bytes and is used for CSRF only.
     ``public_origin`` (``https://app.example``) is the app's own origin as
     browsers see it; leave it None to take it from each request's scheme and
-    Host, which is right unless a proxy changes them.
+    Host, which is right unless a proxy changes them. ``trusted_proxies``
+    (addresses or CIDR networks) are the reverse proxies whose
+    ``X-Forwarded-For`` is believed; by default none is.
     """
 
     csrf_keys: tuple[bytes, ...] = field(repr=False)
@@ -85,6 +88,7 @@ class WebPolicy:
     csrf_header: str
     csrf_field: str
     max_form_bytes: int
+    trusted_proxies: tuple[IPNetwork, ...]
 
     def __init__(
         self,
@@ -96,6 +100,7 @@ class WebPolicy:
         csrf_header: str = "x-csrf-token",
         csrf_field: str = "csrf_token",
         max_form_bytes: int = 64 * 1024,
+        trusted_proxies: Sequence[str] = (),
     ) -> None:
         keys = tuple(csrf_keys)
         if not keys or not all(isinstance(k, bytes) and len(k) >= 32 for k in keys):
@@ -111,6 +116,10 @@ class WebPolicy:
             raise ConfigurationError("public_origin must be an http(s)://host[:port] origin")
         if max_form_bytes <= 0:
             raise ConfigurationError("max_form_bytes must be positive")
+        try:
+            proxies = parse_networks(trusted_proxies)
+        except ValueError as exc:
+            raise ConfigurationError(f"trusted_proxies: {exc}") from None
         object.__setattr__(self, "csrf_keys", keys)
         object.__setattr__(self, "cookie", cookie or CookiePolicy())
         object.__setattr__(self, "trusted_origins", frozenset(o for o in origins if o))
@@ -118,6 +127,7 @@ class WebPolicy:
         object.__setattr__(self, "csrf_header", csrf_header.lower())
         object.__setattr__(self, "csrf_field", csrf_field)
         object.__setattr__(self, "max_form_bytes", max_form_bytes)
+        object.__setattr__(self, "trusted_proxies", proxies)
 
     @property
     def signing_key(self) -> bytes:

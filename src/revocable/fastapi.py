@@ -17,6 +17,8 @@ read) and declare the session cookie to OpenAPI as an API-key cookie.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request, Security
@@ -69,6 +71,26 @@ class SessionDependencies:
 
         self.optional = optional_session
         self.required = required_session
+        self._cookie = cookie
+
+    def recent(self, max_age: float) -> Callable[..., Awaitable[SessionRecord]]:
+        """A dependency for sensitive routes ("sudo mode"): the session, if the user proved
+        their password within ``max_age`` seconds; else 401 ``reauth_required``."""
+        cookie = self._cookie
+
+        async def recent_session(
+            request: Request, _cookie: str | None = Security(cookie)
+        ) -> SessionRecord:
+            record = request_session(request).record
+            if record is None:
+                raise AuthHTTPError(401, "not_authenticated", "sign in first")
+            if time.time() - record.authenticated_at > max_age:
+                raise AuthHTTPError(
+                    401, "reauth_required", "confirm your password (POST /auth/reauth) first"
+                )
+            return record
+
+        return recent_session
 
 
 def install_error_handlers(app: FastAPI, *, form_redirect: str | None = None) -> None:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
+from revocable.core.clientip import client_ip
 from revocable.core.sessions import SessionRecord
 from revocable.errors import StoreError
 from revocable.sessions import IssuedSession
@@ -44,6 +45,8 @@ class RequestSession:
     record: SessionRecord | None
     token: str | None = field(default=None, repr=False)
     """The cookie's token while it names a live session (for logout and rotation)."""
+    client_ip: str | None = None
+    """The client's address, through trusted proxies only (``WebPolicy.trusted_proxies``)."""
 
     @property
     def csrf_token(self) -> str | None:
@@ -72,7 +75,13 @@ class SessionMiddleware:
                 detail = "the session store did not answer; nothing was authenticated, retry"
                 await _send_json(send, 503, error_body(exc.code, detail), retry_after=True)
                 return
-        scope[SCOPE_KEY] = RequestSession(self.auth, record, token if record else None)
+        peer = scope.get("client")
+        address = client_ip(
+            peer[0] if peer else None,
+            headers.get("x-forwarded-for"),
+            self.auth.policy.trusted_proxies,
+        )
+        scope[SCOPE_KEY] = RequestSession(self.auth, record, token if record else None, address)
         if token is not None and record is None:
             # A dead cookie (revoked, expired, garbage): tell the browser to drop it,
             # unless the response sets a session cookie of its own (a login).
@@ -95,12 +104,11 @@ class SessionMiddleware:
                 presented_token=presented,
             )
             if rejection is not None:
-                client = scope.get("client")
                 self.auth.sessions.events.emit(
                     "csrf.rejected",
                     user_id=record.user_id,
                     session=record.handle,
-                    ip=client[0] if client else None,
+                    ip=address,
                     reason=rejection.value,
                 )
                 await _send_json(send, 403, error_body(rejection.value, _CSRF_DETAIL))
@@ -134,8 +142,7 @@ async def login(request: Any, response: Any, user_id: str, **session_args: Any) 
     sessions = state.auth.sessions
     if state.token is not None:
         await sessions.revoke(state.token)
-    client = request.scope.get("client")
-    session_args.setdefault("client_ip", client[0] if client else None)
+    session_args.setdefault("client_ip", state.client_ip)
     session_args.setdefault("user_agent", request.headers.get("user-agent"))
     issued = await sessions.create(user_id, **session_args)
     response.headers.append("set-cookie", state.auth.session_cookie(issued))

@@ -59,7 +59,13 @@ async def _serve() -> AsyncIterator[Serve]:
     async def serve(app: Any) -> str:
         port = free_port()
         config = uvicorn.Config(
-            app, host="127.0.0.1", port=port, log_level="warning", lifespan="off", access_log=False
+            app,
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            lifespan="off",
+            access_log=False,
+            proxy_headers=False,  # as `revocable serve` runs: the app decides whom to trust
         )
         server = uvicorn.Server(config)
         task = asyncio.create_task(server.serve())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import AsyncIterator
 from typing import Any
@@ -243,3 +244,26 @@ async def test_a_dead_cookie_is_cleared_in_the_browser(client: httpx.AsyncClient
     fresh = await client.post("/login", json={"user": "alice"}, headers=cookie("garbage"))
     assert session_cookie(fresh)  # the login's own cookie, not a deletion
     assert (await client.get("/maybe")).headers.get("set-cookie") is None
+
+
+async def test_recent_authentication_dependency(store: SessionStore, serve: Serve) -> None:
+    """deps.recent(max_age) passes a fresh login and answers 401 reauth_required later."""
+    auth = SessionAuth(SessionManager(store), WebPolicy([secrets.token_bytes(32)]))
+    deps = SessionDependencies(auth)
+    app = FastAPI()
+    app.add_middleware(SessionMiddleware, auth=auth)
+    install_error_handlers(app)
+
+    recent = deps.recent(0.5)
+
+    @app.get("/sensitive")
+    async def sensitive(session: SessionRecord = Depends(recent)) -> Any:
+        return {"id": session.user_id}
+
+    async with httpx.AsyncClient(base_url=await serve(app)) as client:
+        issued = await auth.sessions.create("alice")
+        assert (await client.get("/sensitive", headers=cookie(issued.token))).status_code == 200
+        await asyncio.sleep(0.6)
+        late = await client.get("/sensitive", headers=cookie(issued.token))
+        assert (late.status_code, late.json()["error"]) == (401, "reauth_required")
+        assert (await client.get("/sensitive")).json()["error"] == "not_authenticated"

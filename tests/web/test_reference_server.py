@@ -374,3 +374,39 @@ async def test_rate_limit_off(store: SessionStore, serve: Serve, name: str) -> N
         await register(client, name)
         for _ in range(12):
             await sign_in(client, name)
+
+
+async def test_reauthentication_rotates_and_refreshes_the_proof(
+    client: httpx.AsyncClient, name: str
+) -> None:
+    """POST /auth/reauth needs the password; it rotates the session and keeps it signed in."""
+    await register(client, name)
+    browser = await sign_in(client, name)
+    wrong = await browser.post("/auth/reauth", json={"password": "not it at all"})
+    assert (wrong.status_code, wrong.json()["error"]) == (401, "invalid_credentials")
+    right = await browser.post("/auth/reauth", json={"password": PASSWORD})
+    assert right.status_code == 200
+    assert (await browser.get("/api/me")).status_code == 401  # the old token was rotated out
+    browser.token = token_of(right)
+    assert (await browser.get("/api/me")).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("trusted", "shown"), [((), "127.0.0.1"), (("127.0.0.1",), "198.51.100.7")]
+)
+async def test_client_ip_through_trusted_proxies_only(
+    store: SessionStore, serve: Serve, name: str, trusted: tuple[str, ...], shown: str
+) -> None:
+    """X-Forwarded-For is believed only from a configured proxy."""
+    app = create_app(
+        cast(Store, store),
+        [secrets.token_bytes(32)],
+        hasher=PasswordHasher.for_testing(),
+        login_limit=None,
+        trusted_proxies=trusted,
+    )
+    async with httpx.AsyncClient(base_url=await serve(app)) as client:
+        await register(client, name)
+        browser = await sign_in(client, name, **{"x-forwarded-for": "6.6.6.6, 198.51.100.7"})
+        [listed] = (await browser.get("/auth/sessions")).json()
+    assert listed["ip"] == shown

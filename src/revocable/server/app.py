@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI
@@ -47,6 +48,7 @@ def create_app(
     hasher: PasswordHasher | None = None,
     events: SecurityEvents | None = None,
     login_limit: RateLimit | None = DEFAULT_LOGIN_LIMIT,
+    trusted_proxies: Sequence[str] = (),
 ) -> FastAPI:
     """The reference app over an open ``store``."""
     if insecure_cookies:
@@ -54,7 +56,11 @@ def create_app(
             "INSECURE COOKIES: the session cookie is sent without Secure and __Host-; "
             "use this only for plain-http development, never in production"
         )
-    policy = WebPolicy(csrf_keys, cookie=CookiePolicy(secure=not insecure_cookies))
+    policy = WebPolicy(
+        csrf_keys,
+        cookie=CookiePolicy(secure=not insecure_cookies),
+        trusted_proxies=trusted_proxies,
+    )
     auth = SessionAuth(SessionManager(store, session_policy, events=events), policy)
     app = FastAPI(title="revocable reference server", docs_url=None, redoc_url=None)
     app.add_middleware(SessionMiddleware, auth=auth)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Sequence
 from pathlib import Path
 
 import uvicorn
@@ -44,11 +45,18 @@ async def run_server(
     port: int,
     insecure: bool,
     login_limit: RateLimit | None = DEFAULT_LOGIN_LIMIT,
+    trusted_proxies: Sequence[str] = (),
 ) -> None:
     """Open the store, serve until SIGINT/SIGTERM (uvicorn drains requests), close the store."""
     store = await open_store(store_url)
     try:
-        app = create_app(store, keys, insecure_cookies=insecure, login_limit=login_limit)
+        app = create_app(
+            store,
+            keys,
+            insecure_cookies=insecure,
+            login_limit=login_limit,
+            trusted_proxies=trusted_proxies,
+        )
         config = uvicorn.Config(
             app,
             host=host,
