@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import secrets
 import time
 import uuid
@@ -410,3 +412,28 @@ async def test_client_ip_through_trusted_proxies_only(
         browser = await sign_in(client, name, **{"x-forwarded-for": "6.6.6.6, 198.51.100.7"})
         [listed] = (await browser.get("/auth/sessions")).json()
     assert listed["ip"] == shown
+
+
+async def test_access_log_has_request_ids_and_no_credentials(
+    client: httpx.AsyncClient, name: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Each answer carries X-Request-ID; the log line names it, never a cookie or query."""
+    await register(client, name)
+    with caplog.at_level(logging.INFO, logger="revocable.access"):
+        browser = await sign_in(client, name)
+        me = await client.get(
+            "/api/me?password=hunter2",
+            headers={**browser.headers(csrf=False), "x-request-id": "trace-42"},
+        )
+        odd = await client.get("/", headers={"x-request-id": "bad id\x7f" * 20})
+    assert me.headers["x-request-id"] == "trace-42"
+    assert len(odd.headers["x-request-id"]) == 16  # ours, not the malformed one
+    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "revocable.access"]
+    [me_line] = [line for line in lines if line["request_id"] == "trace-42"]
+    assert me_line["path"] == "/api/me"
+    assert me_line["status"] == 200
+    assert me_line["user_id"] is not None
+    text = caplog.text
+    assert browser.token not in text
+    assert "hunter2" not in text
+    assert PASSWORD not in text

@@ -50,6 +50,8 @@ def test_serve_runs_on_sqlite_and_stops_gracefully(tmp_path: Path) -> None:
     assert "Application shutdown complete" in output
     assert "Finished server process" in output
     assert login.headers["set-cookie"].split(";")[0].split("=", 1)[1] not in output
+    assert '"path": "/auth/login", "status": 200' in output  # revocable's access log
+    assert "correct horse" not in output
     assert (tmp_path / "revocable.db").exists()
     key_mode = stat.S_IMODE(os.stat(tmp_path / "revocable-secrets.key").st_mode)
     assert key_mode == 0o600

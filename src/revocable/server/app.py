@@ -15,6 +15,7 @@ from revocable.core.ratelimit import RateLimit
 from revocable.events import SecurityEvents
 from revocable.fastapi import install_error_handlers
 from revocable.passwords import PasswordHasher
+from revocable.server.access import AccessLog
 from revocable.server.pages import pages_router
 from revocable.sessions import SessionManager
 from revocable.starlette import Message, Receive, Scope, Send, SessionMiddleware
@@ -65,6 +66,7 @@ def create_app(
     app = FastAPI(title="revocable reference server", docs_url=None, redoc_url=None)
     app.add_middleware(SessionMiddleware, auth=auth)
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(AccessLog)  # outermost: it sees every answer, 503s and 403s included
     install_error_handlers(app, form_redirect="/")
     accounts = accounts_router(
         auth, store, hasher or PasswordHasher(), counters=store, login_limit=login_limit

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 from collections.abc import Sequence
@@ -48,6 +49,7 @@ async def run_server(
     trusted_proxies: Sequence[str] = (),
 ) -> None:
     """Open the store, serve until SIGINT/SIGTERM (uvicorn drains requests), close the store."""
+    _log_to_stderr()
     store = await open_store(store_url)
     try:
         app = create_app(
@@ -63,8 +65,19 @@ async def run_server(
             port=port,
             server_header=False,
             proxy_headers=False,  # client IPs come from the socket unless a proxy is configured
+            access_log=False,  # ours (revocable.access) has request ids and never a query
             timeout_graceful_shutdown=10,
         )
         await uvicorn.Server(config).serve()
     finally:
         await store.close()
+
+
+def _log_to_stderr() -> None:
+    """Access and security events as lines on stderr, next to uvicorn's own."""
+    logger = logging.getLogger("revocable")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
