@@ -10,7 +10,7 @@ from typing import Any
 from revocable.config import SessionPolicy
 from revocable.core import sessions as core
 from revocable.core.sessions import SessionRecord, check_user_id
-from revocable.core.tokens import is_handle, mint_token, parse_token, route_for
+from revocable.core.tokens import TokenRef, is_handle, mint_token, parse_token, route_for
 from revocable.errors import MalformedToken
 from revocable.events import SecurityEvents
 from revocable.stores.base import SessionStore
@@ -80,31 +80,18 @@ class SessionManager:
 
     async def validate(self, token: object) -> SessionRecord | None:
         """The live session behind ``token``, or None (unknown, expired, revoked, malformed)."""
-        try:
-            ref = parse_token(token)
-        except MalformedToken:
+        found = await self._lookup(token)
+        if found is None:
             return None
-        record = await self.store.get(ref)
-        now = self._clock()
-        if record is None or not core.is_live(record, now):
-            return None
+        ref, record, now = found
         if not core.needs_touch(record, self.policy, now):
             return record
-        fresh = core.touched(record, self.policy, now)
-        return fresh if await self.store.touch(ref, fresh) else None
+        return await self._touch(ref, record, now)
 
     async def touch(self, token: object) -> SessionRecord | None:
         """Record activity now, whatever the throttle says; None if there is no live session."""
-        try:
-            ref = parse_token(token)
-        except MalformedToken:
-            return None
-        record = await self.store.get(ref)
-        now = self._clock()
-        if record is None or not core.is_live(record, now):
-            return None
-        fresh = core.touched(record, self.policy, now)
-        return fresh if await self.store.touch(ref, fresh) else None
+        found = await self._lookup(token)
+        return None if found is None else await self._touch(*found)
 
     async def rotate(
         self,
@@ -118,20 +105,34 @@ class SessionManager:
         Use it on privilege changes and re-authentication. None if the session
         is gone; of concurrent rotations of one token, exactly one succeeds.
         """
-        try:
-            old = parse_token(token)
-        except MalformedToken:
+        found = await self._lookup(token)
+        if found is None:
             return None
-        record = await self.store.get(old)
-        now = self._clock()
-        if record is None or not core.is_live(record, now):
-            return None
+        old, record, now = found
         fresh = core.rotated(record, self.policy, now, reauthenticated=reauthenticated, data=data)
         new_token, new = mint_token(old.route)
         if not await self.store.replace(old, new, fresh):
             return None
         self.events.emit("session.rotated", user_id=fresh.user_id, session=fresh.handle)
         return IssuedSession(new_token, fresh)
+
+    async def _lookup(self, token: object) -> tuple[TokenRef, SessionRecord, float] | None:
+        """The token's reference, its live record and the time of the check; or None."""
+        try:
+            ref = parse_token(token)
+        except MalformedToken:
+            return None
+        record = await self.store.get(ref)
+        now = self._clock()
+        if record is None or not core.is_live(record, now):
+            return None
+        return ref, record, now
+
+    async def _touch(
+        self, ref: TokenRef, record: SessionRecord, now: float
+    ) -> SessionRecord | None:
+        fresh = core.touched(record, self.policy, now)
+        return fresh if await self.store.touch(ref, fresh) else None
 
     async def revoke(self, token: object) -> bool:
         """End the session behind ``token`` (logout); True if there was one."""
