@@ -21,14 +21,14 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
 
 from revocable.core.csrf import check_origin
-from revocable.core.ratelimit import RateLimit, counter_key, retry_after
+from revocable.core.ratelimit import RateLimit, client_network, counter_key, retry_after
 from revocable.core.sessions import SessionRecord
 from revocable.core.users import check_password, new_user, username_key
 from revocable.errors import InvalidInput
 from revocable.events import SecurityEvents
 from revocable.fastapi import AuthHTTPError, SessionDependencies
 from revocable.passwords import PasswordHasher
-from revocable.starlette import login, logout, request_session
+from revocable.starlette import login, logout, own_origin, request_session
 from revocable.stores.base import CounterStore, UserStore
 from revocable.web import SessionAuth
 
@@ -59,6 +59,23 @@ def accounts_router(
     sessions = auth.sessions
     router = APIRouter()
 
+    async def check_password_attempt(request: Request, session: SessionRecord) -> None:
+        """Signed-in password checks (reauth, password change) count like logins do."""
+        if counters is not None and login_limit is not None:
+            ip = request_session(request).client_ip or ""
+            subject = ("reauth-user", session.user_id)
+            await _limit(counters, login_limit, sessions.events, ip, subject)
+
+    def _failed(request: Request, session: SessionRecord) -> None:
+        ip = request_session(request).client_ip
+        sessions.events.emit(
+            "login.failed",
+            user_id=session.user_id,
+            session=session.handle,
+            ip=ip,
+            reason="invalid_credentials",
+        )
+
     @router.post("/auth/register", status_code=201)
     async def register(request: Request) -> Any:
         fields, is_form = await read_fields(request)
@@ -81,7 +98,8 @@ def accounts_router(
         username, password = fields.get("username", ""), fields.get("password", "")
         client_ip = request_session(request).client_ip or ""
         if counters is not None and login_limit is not None:
-            await _limit_login(counters, login_limit, sessions.events, username, client_ip)
+            subject = ("login-user", username_key(username))
+            await _limit(counters, login_limit, sessions.events, client_ip, subject)
         user = await users.find_user(username) if username else None
         # Unknown users are checked against a dummy hash: same answer, same time.
         if not await hasher.verify(user.password_hash if user else None, password) or not user:
@@ -151,10 +169,12 @@ def accounts_router(
         request: Request, session: SessionRecord = Depends(deps.required)
     ) -> Any:
         fields, is_form = await read_fields(request)
+        await check_password_attempt(request, session)
         user = await users.get_user(session.user_id)
         if user is None or not await hasher.verify(
             user.password_hash, fields.get("current_password", "")
         ):
+            _failed(request, session)
             raise AuthHTTPError(401, "invalid_credentials", "the current password is wrong")
         try:
             new_hash = await hasher.hash(check_password(fields.get("new_password", "")))
@@ -177,8 +197,10 @@ def accounts_router(
         """Prove the password again ("sudo mode"): the session gets a new token and a fresh
         ``authenticated_at``, which ``SessionDependencies.recent`` checks."""
         fields, is_form = await read_fields(request)
+        await check_password_attempt(request, session)
         user = await users.get_user(session.user_id)
         if user is None or not await hasher.verify(user.password_hash, fields.get("password")):
+            _failed(request, session)
             raise AuthHTTPError(401, "invalid_credentials", "wrong password")
         state = request_session(request)
         rotated = await sessions.rotate(state.token, reauthenticated=True)
@@ -218,26 +240,38 @@ async def read_fields(request: Request) -> tuple[dict[str, str], bool]:
         return {k: v[0] for k, v in form.items()}, True
     try:
         doc = json.loads(body)
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raise AuthHTTPError(400, "malformed_json", "the body is not valid JSON") from None
-    if not isinstance(doc, dict) or not all(isinstance(v, str) for v in doc.values()):
-        raise AuthHTTPError(422, "invalid_input", "send a JSON object of string fields")
+    if not isinstance(doc, dict) or not all(_text(v) for v in doc.values()):
+        raise AuthHTTPError(422, "invalid_input", "send a JSON object of Unicode string fields")
     return doc, False
 
 
-async def _limit_login(
+def _text(value: object) -> bool:
+    """A string every store can keep (JSON's \\ud800 escapes make lone surrogates)."""
+    if not isinstance(value, str):
+        return False
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+async def _limit(
     counters: CounterStore,
     limit: RateLimit,
     events: SecurityEvents,
-    username: str,
     client_ip: str,
+    subject: tuple[str, str],
 ) -> None:
-    """Count this attempt per client IP and per username; 429 once either is over."""
+    """Count a password attempt per client network and per subject; 429 once either is over.
+
+    ``subject`` is ``("login-user", username key)`` for logins and
+    ``("reauth-user", user id)`` for re-authentication and password changes.
+    """
     now = time.time()
-    checks = (
-        ("login-ip", client_ip, limit.scaled(5)),
-        ("login-user", username_key(username), limit),
-    )
+    checks = (("login-ip", client_network(client_ip), limit.scaled(5)), (*subject, limit))
     for purpose, value, rule in checks:
         if await counters.hit(counter_key(purpose, value), rule.window, now) > rule.attempts:
             events.emit("login.rate_limited", ip=client_ip or None, reason=purpose)
@@ -245,7 +279,7 @@ async def _limit_login(
             raise AuthHTTPError(
                 429,
                 "rate_limited",
-                f"too many login attempts; retry in {wait} s",
+                f"too many password attempts; retry in {wait} s",
                 headers={"Retry-After": str(wait)},
             )
 
@@ -257,18 +291,11 @@ def _refuse_cross_site(auth: SessionAuth, request: Request) -> None:
         origin=request.headers.get("origin"),
         referer=request.headers.get("referer"),
         sec_fetch_site=request.headers.get("sec-fetch-site"),
-        own_origin=auth.policy.public_origin or _origin_of(request),
+        own_origin=auth.policy.public_origin or own_origin(request.scope),
         trusted_origins=auth.policy.trusted_origins,
     )
     if rejection is not None:
         raise AuthHTTPError(403, rejection.value, "cross-site request refused")
-
-
-def _origin_of(request: Request) -> str:
-    url = request.url
-    default = 443 if url.scheme == "https" else 80
-    port = "" if url.port in (None, default) else f":{url.port}"
-    return f"{url.scheme}://{(url.hostname or '').lower()}{port}"
 
 
 def _is_form(request: Request) -> bool:

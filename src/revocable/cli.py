@@ -194,6 +194,11 @@ def sweep(store_url: str) -> None:
     help="A reverse proxy (address or CIDR) whose X-Forwarded-For is believed; repeatable. "
     "By default none is, and the client IP is the socket's peer.",
 )
+@click.option(
+    "--public-origin",
+    help="The origin browsers use, like https://app.example, when a TLS proxy sits in "
+    "front (CSRF checks compare Origin with it).",
+)
 def serve(
     host: str,
     port: int,
@@ -202,6 +207,7 @@ def serve(
     insecure_cookies: bool,
     login_rate_limit: str,
     trusted_proxies: tuple[str, ...],
+    public_origin: str | None,
 ) -> None:
     """Run the reference server: sign-up, sign-in, your sessions, log out everywhere."""
     from revocable.core.ratelimit import RateLimit
@@ -231,6 +237,7 @@ def serve(
                 insecure=insecure_cookies,
                 login_limit=login_limit,
                 trusted_proxies=trusted_proxies,
+                public_origin=public_origin,
             )
         )
     except (ConfigurationError, InvalidInput) as exc:

@@ -28,6 +28,7 @@ from fastapi.security import APIKeyCookie
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from revocable.core.sessions import SessionRecord
+from revocable.errors import StoreError
 from revocable.starlette import request_session
 from revocable.web import SessionAuth, error_body
 
@@ -96,7 +97,8 @@ class SessionDependencies:
 def install_error_handlers(app: FastAPI, *, form_redirect: str | None = None) -> None:
     """Render every HTTP error as ``{"error": code, "detail": sentence}``, never a stack trace.
 
-    With ``form_redirect`` (say ``"/"``), errors answering an HTML form post become
+    A ``StoreError`` inside a route is a 503 with ``Retry-After``, like the
+    middleware's. With ``form_redirect`` (say ``"/"``), errors answering an HTML form post become
     a 303 to ``form_redirect?error=code`` instead, so plain forms stay usable.
     """
 
@@ -117,7 +119,13 @@ def install_error_handlers(app: FastAPI, *, form_redirect: str | None = None) ->
         detail = "invalid request: " + ", ".join(fields[:5]) if fields else "invalid request"
         return JSONResponse(error_body("invalid_request", detail), status_code=422)
 
+    async def store_error(request: Request, exc: Exception) -> Response:
+        code = getattr(exc, "code", "store_error")
+        detail = "the store did not answer; nothing was changed or authenticated, retry"
+        return JSONResponse(error_body(code, detail), status_code=503, headers={"Retry-After": "1"})
+
     app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(StoreError, store_error)
     app.add_exception_handler(RequestValidationError, invalid_request)
 
 

@@ -26,7 +26,14 @@ from revocable.errors import StoreError
 from revocable.sessions import IssuedSession
 from revocable.web import SessionAuth, error_body
 
-__all__ = ["RequestSession", "SessionMiddleware", "login", "logout", "request_session"]
+__all__ = [
+    "RequestSession",
+    "SessionMiddleware",
+    "login",
+    "logout",
+    "own_origin",
+    "request_session",
+]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -99,7 +106,7 @@ class SessionMiddleware:
             rejection = self.auth.check_csrf(
                 method=scope["method"],
                 headers=headers,
-                own_origin=_own_origin(scope, headers),
+                own_origin=own_origin(scope, headers),
                 record=record,
                 presented_token=presented,
             )
@@ -174,19 +181,25 @@ def _clearing(send: Send, cookie: bytes) -> Send:
     return send_clearing
 
 
+_JOINED = {"cookie": "; ", "x-forwarded-for": ", "}
+
+
 def _headers(scope: Scope) -> dict[str, str]:
-    """Header name -> value (latin-1); repeated Cookie headers are joined, others keep the first."""
+    """Header name -> value (latin-1). Repeated Cookie and X-Forwarded-For lines are joined
+    in order (proxies may add a line of their own); other headers keep their first value."""
     headers: dict[str, str] = {}
     for raw_name, raw_value in scope["headers"]:
         name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
         if name not in headers:
             headers[name] = value
-        elif name == "cookie":
-            headers[name] += "; " + value
+        elif name in _JOINED:
+            headers[name] += _JOINED[name] + value
     return headers
 
 
-def _own_origin(scope: Scope, headers: dict[str, str]) -> str:
+def own_origin(scope: Scope, headers: dict[str, str] | None = None) -> str:
+    """The origin this request was sent to, from the ASGI scope and its Host header."""
+    headers = _headers(scope) if headers is None else headers
     scheme = scope.get("scheme", "http")
     host = headers.get("host")
     if host is None:

@@ -43,7 +43,7 @@ class SessionAuth:
 
     def csrf_token(self, record: SessionRecord) -> str:
         """The CSRF token for forms and scripts of this session."""
-        return csrf_token(self.policy.signing_key, record.handle)
+        return csrf_token(self.policy.signing_key, _binding(record))
 
     def needs_csrf_check(self, method: str, record: SessionRecord | None) -> bool:
         """Cookie-authenticated, state-changing requests are checked; nothing else."""
@@ -67,12 +67,17 @@ class SessionAuth:
             own_origin=self.policy.public_origin or own_origin,
             trusted_origins=self.policy.trusted_origins,
             keys=self.policy.csrf_keys,
-            session_handle=record.handle,
+            session_binding=_binding(record),
             presented_token=presented_token,
         )
 
     def __repr__(self) -> str:
         return f"SessionAuth(store={self.sessions.store.name!r}, cookie={self.cookie_name!r})"
+
+
+def _binding(record: SessionRecord) -> str:
+    """What a CSRF token is bound to: the session, and its last password proof."""
+    return f"{record.handle}:{record.authenticated_at!r}"
 
 
 def error_body(code: str, detail: str) -> dict[str, Any]:

@@ -27,7 +27,7 @@ def decide(**overrides: Any) -> CsrfRejection | None:
         "own_origin": OWN,
         "trusted_origins": (),
         "keys": [OLD_KEY, KEY],
-        "session_handle": "h" * 22,
+        "session_binding": "h" * 22,
         "presented_token": csrf_token(KEY, "h" * 22),
     }
     request.update(overrides)

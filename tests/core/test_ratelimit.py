@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from revocable import ConfigurationError
-from revocable.core.ratelimit import RateLimit, counter_key, retry_after
+from revocable.core.ratelimit import RateLimit, client_network, counter_key, retry_after
 
 
 def test_parse_rules_and_off() -> None:
@@ -31,3 +31,11 @@ def test_retry_after_is_the_rest_of_the_window() -> None:
     assert retry_after(60, 1_000_040.0) == 40  # 1,000,020 starts a window
     assert retry_after(60, 1_000_039.5) == 41
     assert retry_after(60, 1_000_079.99) == 1
+
+
+def test_ipv6_clients_are_counted_per_64() -> None:
+    """Addresses in one IPv6 /64 share a budget; IPv4 addresses are counted one by one."""
+    assert client_network("2001:db8:1:2::1") == client_network("2001:db8:1:2:ffff::9")
+    assert client_network("2001:db8:1:2::1") != client_network("2001:db8:1:3::1")
+    assert client_network("192.0.2.1") == "192.0.2.1"
+    assert client_network("") == ""

@@ -18,6 +18,8 @@ from revocable.events import SecurityEvent, SecurityEvents
 from revocable.passwords import PasswordHasher
 from revocable.server.app import create_app
 from revocable.stores.base import SessionStore, Store
+from revocable.stores.redis import RedisStore
+from tests.servers import PrivateRedis
 from tests.web.conftest import Serve
 
 COOKIE = "__Host-session"
@@ -437,3 +439,123 @@ async def test_access_log_has_request_ids_and_no_credentials(
     assert browser.token not in text
     assert "hunter2" not in text
     assert PASSWORD not in text
+
+
+async def test_proxy_added_forwarded_for_lines_are_read_together(
+    store: SessionStore, serve: Serve, name: str
+) -> None:
+    """A trusted proxy that adds its own X-Forwarded-For line still wins over the client's."""
+    app = create_app(
+        cast(Store, store),
+        [secrets.token_bytes(32)],
+        hasher=PasswordHasher.for_testing(),
+        login_limit=None,
+        trusted_proxies=("127.0.0.1",),
+    )
+    async with httpx.AsyncClient(base_url=await serve(app)) as client:
+        await register(client, name)
+        body = {"username": name, "password": PASSWORD}
+        lines = [("x-forwarded-for", "203.0.113.66"), ("x-forwarded-for", "198.51.100.7")]
+        response = await client.post("/auth/login", json=body, headers=lines)
+        browser = Browser(client, token_of(response), response.json()["csrf_token"])
+        [listed] = (await browser.get("/auth/sessions")).json()
+        assert listed["ip"] == "198.51.100.7"
+        zoned = await client.post(
+            "/auth/login", json=body, headers={"x-forwarded-for": "fe80::1%eth0"}
+        )
+        assert zoned.status_code == 200  # a forged zone id is ignored, never a 500
+
+
+async def test_reauth_and_password_changes_are_rate_limited(
+    store: SessionStore, serve: Serve, name: str
+) -> None:
+    """Signed-in password checks count too: a stolen cookie cannot guess without limit."""
+    app = create_app(
+        cast(Store, store),
+        [secrets.token_bytes(32)],
+        hasher=PasswordHasher.for_testing(),
+        login_limit=RateLimit(3, 60),
+    )
+    async with httpx.AsyncClient(base_url=await serve(app)) as client:
+        await register(client, name)
+        browser = await sign_in(client, name)
+        statuses = [
+            (await browser.post("/auth/reauth", json={"password": f"guess {i} pw"})).status_code
+            for i in range(3)
+        ]
+        statuses.append(
+            (
+                await browser.post(
+                    "/auth/password", json={"current_password": "guess", "new_password": "x" * 9}
+                )
+            ).status_code
+        )
+    assert statuses == [401, 401, 401, 429]
+
+
+async def test_reauth_renews_the_csrf_token(client: httpx.AsyncClient, name: str) -> None:
+    """After re-authentication the old CSRF token no longer works; the new one does."""
+    await register(client, name)
+    browser = await sign_in(client, name)
+    old_csrf = browser.csrf
+    right = await browser.post("/auth/reauth", json={"password": PASSWORD})
+    browser.token, browser.csrf = token_of(right), right.json()["csrf_token"]
+    assert browser.csrf != old_csrf
+    stale = await client.post(
+        "/auth/logout-all?keep_current=1", headers={**browser.headers(), "x-csrf-token": old_csrf}
+    )
+    assert stale.json()["error"] == "csrf_token_invalid"
+    assert (await browser.post("/auth/logout-all?keep_current=1")).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b'{"username": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", b'{"username": "\\ud800x"}'],
+    ids=["deep", "lone-surrogate"],
+)
+async def test_hostile_json_is_4xx_not_500(client: httpx.AsyncClient, content: bytes) -> None:
+    """Deeply nested JSON and lone surrogates get a 4xx, never a 500 or a false outage."""
+    for path in ("/auth/login", "/auth/register"):
+        response = await client.post(
+            path, content=content, headers={"content-type": "application/json"}
+        )
+        assert response.status_code in (400, 413, 422), response.text
+
+
+async def test_behind_a_tls_proxy_the_public_origin_is_ours(
+    store: SessionStore, serve: Serve, name: str
+) -> None:
+    """With public_origin set, browsers posting from https://app.example pass the Origin check."""
+    app = create_app(
+        cast(Store, store),
+        [secrets.token_bytes(32)],
+        hasher=PasswordHasher.for_testing(),
+        login_limit=None,
+        public_origin="https://app.example",
+    )
+    async with httpx.AsyncClient(base_url=await serve(app)) as client:
+        body = {"username": name, "password": PASSWORD}
+        ours = await client.post(
+            "/auth/register", json=body, headers={"origin": "https://app.example"}
+        )
+        assert ours.status_code == 201
+        plain = await client.post(
+            "/auth/login", json=body, headers={"origin": str(client.base_url).rstrip("/")}
+        )
+        assert plain.json()["error"] == "csrf_origin_mismatch"
+
+
+async def test_store_outage_inside_a_route_is_503(
+    redis_server: PrivateRedis, serve: Serve, name: str
+) -> None:
+    """A store failure in login or register answers 503 store_unavailable, never 500."""
+    store = await RedisStore.open(redis_server.url, timeout=0.3)
+    app = create_app(store, [secrets.token_bytes(32)], hasher=PasswordHasher.for_testing())
+    async with httpx.AsyncClient(base_url=await serve(app)) as client:
+        await register(client, name)
+        redis_server.kill()
+        for path in ("/auth/login", "/auth/register"):
+            response = await client.post(path, json={"username": name, "password": PASSWORD})
+            assert (response.status_code, response.json()["error"]) == (503, "store_unavailable")
+            assert response.headers["retry-after"] == "1"
+    await store.close()

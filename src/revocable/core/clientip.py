@@ -36,14 +36,20 @@ def client_ip(
     address = peer
     for hop in reversed(forwarded_for.split(",")[-32:]):
         hop = hop.strip()
-        try:
-            ipaddress.ip_address(hop)
-        except ValueError:
+        if not _plain_address(hop):
             return address  # a malformed hop: stop at the last one we could trust
         address = hop
         if not _trusted(hop, trusted):
             return hop
     return address
+
+
+def _plain_address(text: str) -> bool:
+    """An IPv4 or IPv6 address without a zone id (``%eth0`` is free text)."""
+    try:
+        return not getattr(ipaddress.ip_address(text), "scope_id", None)
+    except ValueError:
+        return False
 
 
 def _trusted(address: str, trusted: Sequence[IPNetwork]) -> bool:

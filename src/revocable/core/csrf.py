@@ -6,7 +6,7 @@
    Origin, an HTTPS request's Referer must be same-origin (absent is tolerated,
    the token still decides).
 4. A signed double-submit token bound to the session: HMAC of the session's
-   handle under a CSRF-only key, from the ``X-CSRF-Token`` header or a
+   handle and last password proof under a CSRF-only key, from the ``X-CSRF-Token`` header or a
    ``csrf_token`` form field, compared in constant time.
 
 All functions are pure: headers and keys in, a decision out.
@@ -45,17 +45,21 @@ class CsrfRejection(Enum):
     TOKEN_INVALID = "csrf_token_invalid"  # noqa: S105 (an error code, not a secret)
 
 
-def csrf_token(key: bytes, session_handle: str) -> str:
-    """The CSRF token of a session: HMAC-SHA256 of its handle under the CSRF key."""
-    mac = hmac.new(key, b"revocable.csrf\x00" + session_handle.encode(), hashlib.sha256)
+def csrf_token(key: bytes, session_binding: str) -> str:
+    """The CSRF token of a session: HMAC-SHA256 of its binding under the CSRF key.
+
+    The binding names the session and its last password proof (see
+    ``SessionAuth.csrf_token``), so a re-authentication also renews the token.
+    """
+    mac = hmac.new(key, b"revocable.csrf\x00" + session_binding.encode(), hashlib.sha256)
     return base64.urlsafe_b64encode(mac.digest()).rstrip(b"=").decode("ascii")
 
 
-def verify_csrf_token(keys: Sequence[bytes], session_handle: str, presented: object) -> bool:
+def verify_csrf_token(keys: Sequence[bytes], session_binding: str, presented: object) -> bool:
     """Whether ``presented`` is the session's token under any of ``keys`` (rotation)."""
     if not isinstance(presented, str) or len(presented) != _TOKEN_LENGTH:
         return False
-    return any(hmac.compare_digest(csrf_token(key, session_handle), presented) for key in keys)
+    return any(hmac.compare_digest(csrf_token(key, session_binding), presented) for key in keys)
 
 
 def normalise_origin(value: str) -> str | None:
@@ -105,7 +109,7 @@ def check_request(
     own_origin: str,
     trusted_origins: Collection[str] = (),
     keys: Sequence[bytes],
-    session_handle: str,
+    session_binding: str,
     presented_token: str | None,
 ) -> CsrfRejection | None:
     """None to let a cookie-authenticated request through, else why it is refused."""
@@ -123,6 +127,6 @@ def check_request(
         return rejection
     if not presented_token:
         return CsrfRejection.TOKEN_MISSING
-    if not verify_csrf_token(keys, session_handle, presented_token):
+    if not verify_csrf_token(keys, session_binding, presented_token):
         return CsrfRejection.TOKEN_INVALID
     return None

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import math
 from dataclasses import dataclass
 
 from revocable.errors import ConfigurationError
 
-__all__ = ["RateLimit", "counter_key", "retry_after"]
+__all__ = ["RateLimit", "client_network", "counter_key", "retry_after"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,3 +52,18 @@ def counter_key(purpose: str, value: str) -> str:
 def retry_after(window: float, now: float) -> int:
     """Whole seconds until the current window ends (at least 1)."""
     return max(1, math.ceil(window - now % window))
+
+
+def client_network(address: str) -> str:
+    """What a per-IP limit counts: an IPv4 address, or the /64 an IPv6 address is in.
+
+    One IPv6 subscriber usually holds a whole /64: counting single addresses
+    would give them billions of separate budgets.
+    """
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if ip.version == 6:
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)

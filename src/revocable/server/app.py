@@ -50,6 +50,7 @@ def create_app(
     events: SecurityEvents | None = None,
     login_limit: RateLimit | None = DEFAULT_LOGIN_LIMIT,
     trusted_proxies: Sequence[str] = (),
+    public_origin: str | None = None,
 ) -> FastAPI:
     """The reference app over an open ``store``."""
     if insecure_cookies:
@@ -61,6 +62,7 @@ def create_app(
         csrf_keys,
         cookie=CookiePolicy(secure=not insecure_cookies),
         trusted_proxies=trusted_proxies,
+        public_origin=public_origin,
     )
     auth = SessionAuth(SessionManager(store, session_policy, events=events), policy)
     app = FastAPI(title="revocable reference server", docs_url=None, redoc_url=None)

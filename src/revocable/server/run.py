@@ -47,6 +47,7 @@ async def run_server(
     insecure: bool,
     login_limit: RateLimit | None = DEFAULT_LOGIN_LIMIT,
     trusted_proxies: Sequence[str] = (),
+    public_origin: str | None = None,
 ) -> None:
     """Open the store, serve until SIGINT/SIGTERM (uvicorn drains requests), close the store."""
     _log_to_stderr()
@@ -58,6 +59,7 @@ async def run_server(
             insecure_cookies=insecure,
             login_limit=login_limit,
             trusted_proxies=trusted_proxies,
+            public_origin=public_origin,
         )
         config = uvicorn.Config(
             app,
