@@ -266,11 +266,19 @@ class PostgresStore:
         try:
             result = await self._guard(lambda: op(conn))
         except BaseException as exc:
-            if isinstance(exc.__cause__, TimeoutError) or isinstance(exc, asyncio.CancelledError):
+            timed_out = isinstance(exc.__cause__, TimeoutError)
+            if timed_out or isinstance(exc, asyncio.CancelledError):
                 with contextlib.suppress(asyncpg.InterfaceError):
                     conn.terminate()  # mid-query: not reusable, and asyncpg would wait to cancel
             await self._drop_lane(conn)
-            raise
+            if not isinstance(exc, StoreUnavailable) or timed_out:
+                raise
+            # The server dropped this connection (restart, failover, terminate): the other
+            # held ones went with it. Let them all go and retry the read once on the pool,
+            # which replaces dead connections; a read is safe to repeat.
+            while self._idle_lanes:
+                await self._drop_lane(self._idle_lanes.pop())
+            return await self._on_connection(op)
         self._idle_lanes.append(conn)
         return result
 
