@@ -18,10 +18,9 @@ read) and declare the session cookie to OpenAPI as an API-key cookie.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fastapi import FastAPI, HTTPException, Request, Security
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.security import APIKeyCookie
@@ -32,7 +31,7 @@ from revocable.errors import StoreError
 from revocable.starlette import request_session
 from revocable.web import SessionAuth, error_body
 
-__all__ = ["AuthHTTPError", "SessionDependencies", "install_error_handlers"]
+__all__ = ["AuthHTTPError", "SessionCookie", "SessionDependencies", "install_error_handlers"]
 
 
 class AuthHTTPError(HTTPException):
@@ -45,53 +44,51 @@ class AuthHTTPError(HTTPException):
         self.code = code
 
 
-class SessionDependencies:
-    """``optional`` (the session or None) and ``required`` (the session, or 401)."""
+class SessionCookie(APIKeyCookie):
+    """A dependency that answers the request's session, declared to OpenAPI as a cookie.
 
-    def __init__(self, auth: SessionAuth) -> None:
-        cookie = APIKeyCookie(
-            name=auth.cookie_name,
+    One object, one call: FastAPI resolves it without sub-dependencies, and the
+    cookie is never parsed twice (the middleware already did).
+    ``required`` raises 401 ``not_authenticated`` when signed out; ``max_age``
+    also demands a password proof that recent (401 ``reauth_required``).
+    """
+
+    def __init__(self, cookie_name: str, *, required: bool, max_age: float | None = None) -> None:
+        super().__init__(
+            name=cookie_name,
             scheme_name="revocableSession",
             description="Opaque session cookie (HttpOnly); state-changing requests also "
             "need the session's CSRF token in the X-CSRF-Token header.",
             auto_error=False,
         )
+        self.required = required
+        self.max_age = max_age
 
-        async def optional_session(
-            request: Request, _cookie: str | None = Security(cookie)
-        ) -> SessionRecord | None:
-            return request_session(request).record
-
-        async def required_session(
-            request: Request, _cookie: str | None = Security(cookie)
-        ) -> SessionRecord:
-            record = request_session(request).record
-            if record is None:
+    async def __call__(self, request: Request) -> SessionRecord | None:  # type: ignore[override]
+        record = request_session(request).record
+        if record is None:
+            if self.required:
                 raise AuthHTTPError(401, "not_authenticated", "sign in first")
-            return record
+            return None
+        if self.max_age is not None and time.time() - record.authenticated_at > self.max_age:
+            raise AuthHTTPError(
+                401, "reauth_required", "confirm your password (POST /auth/reauth) first"
+            )
+        return record
 
-        self.optional = optional_session
-        self.required = required_session
-        self._cookie = cookie
 
-    def recent(self, max_age: float) -> Callable[..., Awaitable[SessionRecord]]:
+class SessionDependencies:
+    """``optional`` (the session or None), ``required`` (the session, or 401), ``recent``."""
+
+    def __init__(self, auth: SessionAuth) -> None:
+        self.cookie_name = auth.cookie_name
+        self.optional = SessionCookie(auth.cookie_name, required=False)
+        self.required = SessionCookie(auth.cookie_name, required=True)
+
+    def recent(self, max_age: float) -> SessionCookie:
         """A dependency for sensitive routes ("sudo mode"): the session, if the user proved
         their password within ``max_age`` seconds; else 401 ``reauth_required``."""
-        cookie = self._cookie
-
-        async def recent_session(
-            request: Request, _cookie: str | None = Security(cookie)
-        ) -> SessionRecord:
-            record = request_session(request).record
-            if record is None:
-                raise AuthHTTPError(401, "not_authenticated", "sign in first")
-            if time.time() - record.authenticated_at > max_age:
-                raise AuthHTTPError(
-                    401, "reauth_required", "confirm your password (POST /auth/reauth) first"
-                )
-            return record
-
-        return recent_session
+        return SessionCookie(self.cookie_name, required=True, max_age=max_age)
 
 
 def install_error_handlers(app: FastAPI, *, form_redirect: str | None = None) -> None:

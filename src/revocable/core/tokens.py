@@ -43,7 +43,7 @@ TOKEN_LENGTH = 46  # ceil((32 + 2) * 8 / 6) base64url characters
 _TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{45}[AQgw]")
 
 HANDLE_LENGTH = 22  # 16 random bytes
-_URLSAFE_TO_STANDARD = str.maketrans("-_", "+/")
+_URLSAFE_TO_STANDARD = bytes.maketrans(b"-_", b"+/")
 
 _HANDLE_RE = re.compile(r"[A-Za-z0-9_-]{21}[AQgw]")
 
@@ -87,7 +87,7 @@ def parse_token(token: object) -> TokenRef:
         raise MalformedToken("a session token is 46 base64url characters")
     if not token.isascii() or _TOKEN_RE.fullmatch(token) is None:
         raise MalformedToken("a session token holds only canonical base64url characters")
-    raw = binascii.a2b_base64(token.translate(_URLSAFE_TO_STANDARD) + "==")
+    raw = binascii.a2b_base64(token.encode("ascii").translate(_URLSAFE_TO_STANDARD) + b"==")
     mask = hashlib.sha256(raw[:_RANDOM_BYTES]).digest()
     # Validation's hot path: two XORs spelled out beat a generator and .hex().
     route = f"{(raw[32] ^ mask[0]) << 8 | (raw[33] ^ mask[1]):04x}"
