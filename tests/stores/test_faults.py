@@ -390,7 +390,7 @@ async def test_postgres_frozen_link_is_bounded_then_recovers(
 ) -> None:
     """When the network to PostgreSQL stops carrying bytes, validate raises StoreUnavailable
     within the timeout; when it flows again the same store answers correctly."""
-    store = await PostgresStore.open(pg_proxy.dsn(pg_url), pool_size=2, timeout=PG_TIMEOUT)
+    store = await PostgresStore.open(pg_proxy.dsn(pg_url), pool_size=3, timeout=PG_TIMEOUT)
     try:
         manager = SessionManager(store)
         issued = await manager.create(user)

@@ -17,6 +17,7 @@ hundred milliseconds of commits (revocations too) can be lost.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import math
 from collections.abc import Awaitable, Callable
@@ -156,6 +157,7 @@ class PostgresStore:
         self._read_lanes = read_lanes
         self._idle_lanes: list[Any] = []
         self._held_lanes = 0
+        self._lane_waiters: collections.deque[asyncio.Future[Any]] = collections.deque()
 
     @classmethod
     async def open(
@@ -170,16 +172,17 @@ class PostgresStore:
     ) -> PostgresStore:
         """Connect a pool and bring the schema up to date.
 
-        ``read_lanes`` of the ``pool_size`` connections (default 2, fewer for
-        tiny pools) are kept for session reads (validation); the rest serve
-        writes and reads beyond that.
+        ``read_lanes`` of the ``pool_size`` connections (default all but two)
+        are held for session reads (validation), which wait for a free lane
+        when all are busy; the rest serve writes. With no lanes (pools of one or
+        two), reads use the pool too.
         ``connect_kwargs`` go to ``asyncpg.create_pool`` (for example
         ``statement_cache_size=0`` behind PgBouncer in transaction mode).
         """
         if not (math.isfinite(timeout) and timeout > 0):
             raise ConfigurationError("timeout must be a positive number of seconds")
         if read_lanes is None:
-            read_lanes = min(2, pool_size - 1)
+            read_lanes = max(0, pool_size - 2) if pool_size > 2 else 0
         if not 0 <= read_lanes < pool_size:
             raise ConfigurationError("read_lanes must be at least 0 and less than pool_size")
         connect_kwargs.setdefault("server_settings", {"application_name": "revocable"})
@@ -248,21 +251,10 @@ class PostgresStore:
                 await self._pool.release(conn)
 
     async def _on_read_lane(self, op: Callable[[Any], Awaitable[_T]]) -> _T:
-        """Run a read on a held connection; on the pool when every lane is busy."""
-        while self._idle_lanes:
-            conn = self._idle_lanes.pop()
-            if _alive(conn):
-                break
-            await self._drop_lane(conn)  # the server closed it while idle
-        else:
-            if self._held_lanes >= self._read_lanes:
-                return await self._on_connection(op)
-            self._held_lanes += 1
-            try:
-                conn = await self._guard(self._pool.acquire)
-            except BaseException:
-                self._held_lanes -= 1
-                raise
+        """Run a read on a held connection (waiting for one when all are busy)."""
+        if self._read_lanes == 0:
+            return await self._on_connection(op)
+        conn = await self._guard(self._take_lane)
         try:
             result = await self._guard(lambda: op(conn))
         except BaseException as exc:
@@ -279,13 +271,61 @@ class PostgresStore:
             while self._idle_lanes:
                 await self._drop_lane(self._idle_lanes.pop())
             return await self._on_connection(op)
-        self._idle_lanes.append(conn)
+        self._give_back(conn)
         return result
+
+    async def _take_lane(self) -> Any:
+        """An idle lane, a new one while there are fewer than ``read_lanes``, or the next freed.
+
+        A waiter woken with None (a lane was dropped) goes round again and may open one.
+        """
+        while True:
+            while self._idle_lanes:
+                conn = self._idle_lanes.pop()
+                if _alive(conn):
+                    return conn
+                await self._drop_lane(conn)  # the server closed it while idle
+            if self._held_lanes < self._read_lanes:
+                self._held_lanes += 1
+                try:
+                    return await self._pool.acquire()
+                except BaseException:
+                    self._held_lanes -= 1
+                    self._wake_waiter()  # let a waiter try to open the lane we could not
+                    raise
+            waiter: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+            self._lane_waiters.append(waiter)
+            try:
+                conn = await waiter
+            except BaseException:
+                if waiter.done() and not waiter.cancelled() and waiter.result() is not None:
+                    self._give_back(waiter.result())  # handed over just as we gave up
+                raise
+            if conn is not None:
+                return conn
+
+    def _give_back(self, conn: Any) -> None:
+        """Hand a lane to the oldest waiter, or park it idle."""
+        while self._lane_waiters:
+            waiter = self._lane_waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(conn)
+                return
+        self._idle_lanes.append(conn)
+
+    def _wake_waiter(self) -> None:
+        """Tell one waiter to retry (a lane closed): it may open a new one."""
+        while self._lane_waiters:
+            waiter = self._lane_waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
 
     async def _drop_lane(self, conn: Any) -> None:
         self._held_lanes -= 1
         with contextlib.suppress(Exception):
             await self._pool.release(conn)
+        self._wake_waiter()
 
     async def _execute(self, sql: str, *args: Any) -> int:
         status: str = await self._on_connection(lambda conn: conn.execute(sql, *args))
