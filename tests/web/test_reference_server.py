@@ -28,12 +28,7 @@ PASSWORD = "correct horse battery"
 
 @pytest.fixture(name="client")
 async def _client(store: SessionStore, serve: Serve) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(
-        cast(Store, store),
-        [secrets.token_bytes(32)],
-        hasher=PasswordHasher.for_testing(),
-        login_limit=None,  # the rate limit has tests of its own
-    )
+    app = reference_app(store, login_limit=None)  # the rate limit has tests of its own
     async with httpx.AsyncClient(base_url=await serve(app)) as client:
         yield client
 
@@ -41,6 +36,16 @@ async def _client(store: SessionStore, serve: Serve) -> AsyncIterator[httpx.Asyn
 @pytest.fixture(name="name")
 def _name() -> str:
     return f"user-{uuid.uuid4().hex[:10]}"
+
+
+def reference_app(store: SessionStore, **options: Any) -> Any:
+    """The reference app on ``store`` with a fresh CSRF key and a fast (test-only) hasher."""
+    return create_app(
+        cast(Store, store),
+        [secrets.token_bytes(32)],
+        hasher=PasswordHasher.for_testing(),
+        **options,
+    )
 
 
 def token_of(response: httpx.Response) -> str:
@@ -311,12 +316,7 @@ async def test_security_events_for_failed_logins_and_csrf(
 ) -> None:
     """Failed logins and CSRF rejections reach the event hook, with no credential in them."""
     seen: list[SecurityEvent] = []
-    app = create_app(
-        cast(Store, store),
-        [secrets.token_bytes(32)],
-        hasher=PasswordHasher.for_testing(),
-        events=SecurityEvents(seen.append),
-    )
+    app = reference_app(store, events=SecurityEvents(seen.append))
     async with httpx.AsyncClient(base_url=await serve(app)) as client:
         await register(client, name)
         await client.post("/auth/login", json={"username": name, "password": "wrong password"})
@@ -342,13 +342,7 @@ async def test_login_attempts_are_rate_limited_per_username(
 ) -> None:
     """Past the limit a login gets 429 with Retry-After, even with the right password."""
     seen: list[SecurityEvent] = []
-    app = create_app(
-        cast(Store, store),
-        [secrets.token_bytes(32)],
-        hasher=PasswordHasher.for_testing(),
-        events=SecurityEvents(seen.append),
-        login_limit=RateLimit(3, 60),
-    )
+    app = reference_app(store, events=SecurityEvents(seen.append), login_limit=RateLimit(3, 60))
     async with httpx.AsyncClient(base_url=await serve(app)) as client:
         await register(client, name)
         for _ in range(3):
@@ -368,12 +362,7 @@ async def test_login_attempts_are_rate_limited_per_username(
 
 async def test_rate_limit_off(store: SessionStore, serve: Serve, name: str) -> None:
     """With the limit off (load tests), logins are never refused for their number."""
-    app = create_app(
-        cast(Store, store),
-        [secrets.token_bytes(32)],
-        hasher=PasswordHasher.for_testing(),
-        login_limit=None,
-    )
+    app = reference_app(store, login_limit=None)
     async with httpx.AsyncClient(base_url=await serve(app)) as client:
         await register(client, name)
         for _ in range(12):
@@ -402,13 +391,7 @@ async def test_client_ip_through_trusted_proxies_only(
     store: SessionStore, serve: Serve, name: str, trusted: tuple[str, ...], shown: str
 ) -> None:
     """X-Forwarded-For is believed only from a configured proxy."""
-    app = create_app(
-        cast(Store, store),
-        [secrets.token_bytes(32)],
-        hasher=PasswordHasher.for_testing(),
-        login_limit=None,
-        trusted_proxies=trusted,
-    )
+    app = reference_app(store, login_limit=None, trusted_proxies=trusted)
     async with httpx.AsyncClient(base_url=await serve(app)) as client:
         await register(client, name)
         browser = await sign_in(client, name, **{"x-forwarded-for": "6.6.6.6, 198.51.100.7"})
@@ -445,13 +428,7 @@ async def test_proxy_added_forwarded_for_lines_are_read_together(
     store: SessionStore, serve: Serve, name: str
 ) -> None:
     """A trusted proxy that adds its own X-Forwarded-For line still wins over the client's."""
-    app = create_app(
-        cast(Store, store),
-        [secrets.token_bytes(32)],
-        hasher=PasswordHasher.for_testing(),
-        login_limit=None,
-        trusted_proxies=("127.0.0.1",),
-    )
+    app = reference_app(store, login_limit=None, trusted_proxies=("127.0.0.1",))
     async with httpx.AsyncClient(base_url=await serve(app)) as client:
         await register(client, name)
         body = {"username": name, "password": PASSWORD}
@@ -470,12 +447,7 @@ async def test_reauth_and_password_changes_are_rate_limited(
     store: SessionStore, serve: Serve, name: str
 ) -> None:
     """Signed-in password checks count too: a stolen cookie cannot guess without limit."""
-    app = create_app(
-        cast(Store, store),
-        [secrets.token_bytes(32)],
-        hasher=PasswordHasher.for_testing(),
-        login_limit=RateLimit(3, 60),
-    )
+    app = reference_app(store, login_limit=RateLimit(3, 60))
     async with httpx.AsyncClient(base_url=await serve(app)) as client:
         await register(client, name)
         browser = await sign_in(client, name)
@@ -526,13 +498,7 @@ async def test_behind_a_tls_proxy_the_public_origin_is_ours(
     store: SessionStore, serve: Serve, name: str
 ) -> None:
     """With public_origin set, browsers posting from https://app.example pass the Origin check."""
-    app = create_app(
-        cast(Store, store),
-        [secrets.token_bytes(32)],
-        hasher=PasswordHasher.for_testing(),
-        login_limit=None,
-        public_origin="https://app.example",
-    )
+    app = reference_app(store, login_limit=None, public_origin="https://app.example")
     async with httpx.AsyncClient(base_url=await serve(app)) as client:
         body = {"username": name, "password": PASSWORD}
         ours = await client.post(
