@@ -72,8 +72,9 @@ class SessionMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = _headers(scope)
-        token = self.auth.token_from(headers.get("cookie"))
+        # The hot path (every request) reads only the Cookie header; the full header
+        # map is built only when a proxy header or a CSRF check needs it.
+        token = self.auth.token_from(_cookie_header(scope))
         record = None
         if token is not None:
             try:
@@ -83,17 +84,18 @@ class SessionMiddleware:
                 await _send_json(send, 503, error_body(exc.code, detail), retry_after=True)
                 return
         peer = scope.get("client")
-        address = client_ip(
-            peer[0] if peer else None,
-            headers.get("x-forwarded-for"),
-            self.auth.policy.trusted_proxies,
-        )
+        address = peer[0] if peer else None
+        headers = _headers(scope) if self.auth.policy.trusted_proxies else None
+        if headers is not None:
+            forwarded = headers.get("x-forwarded-for")
+            address = client_ip(address, forwarded, self.auth.policy.trusted_proxies)
         scope[SCOPE_KEY] = RequestSession(self.auth, record, token if record else None, address)
         if token is not None and record is None:
             # A dead cookie (revoked, expired, garbage): tell the browser to drop it,
             # unless the response sets a session cookie of its own (a login).
             send = _clearing(send, self.auth.clearing_cookie().encode("latin-1"))
         if record is not None and self.auth.needs_csrf_check(scope["method"], record):
+            headers = headers or _headers(scope)
             presented = headers.get(self.auth.policy.csrf_header)
             if presented is None and _is_form(headers):
                 body = await _read_body(receive, self.auth.policy.max_form_bytes)
@@ -182,6 +184,14 @@ def _clearing(send: Send, cookie: bytes) -> Send:
 
 
 _JOINED = {"cookie": "; ", "x-forwarded-for": ", "}
+
+
+def _cookie_header(scope: Scope) -> bytes | None:
+    """The Cookie header (lines joined), found without decoding any other header."""
+    found = [value for name, value in scope["headers"] if name == b"cookie" or name == b"Cookie"]
+    if not found:
+        return None
+    return found[0] if len(found) == 1 else b"; ".join(found)
 
 
 def _headers(scope: Scope) -> dict[str, str]:

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from revocable.config import WebPolicy
-from revocable.core.cookies import clear_cookie, parse_cookie_header, set_cookie
+from revocable.core.cookies import clear_cookie, find_cookie, set_cookie
 from revocable.core.csrf import SAFE_METHODS, CsrfRejection, check_request, csrf_token
 from revocable.core.sessions import SessionRecord
 from revocable.sessions import IssuedSession, SessionManager
@@ -30,7 +30,7 @@ class SessionAuth:
 
     def token_from(self, cookie_header: str | bytes | None) -> str | None:
         """The session token in a Cookie header, if any (not yet validated)."""
-        return parse_cookie_header(cookie_header).get(self.cookie_name) or None
+        return find_cookie(cookie_header, self.cookie_name)
 
     def session_cookie(self, issued: IssuedSession) -> str:
         """Set-Cookie for a new or rotated session, living as long as the session may."""

@@ -9,6 +9,7 @@ from revocable.core.cookies import (
     MAX_COOKIE_HEADER,
     CookiePolicy,
     clear_cookie,
+    find_cookie,
     parse_cookie_header,
     set_cookie,
 )
@@ -77,3 +78,21 @@ def test_parser_keeps_first_duplicate_and_skips_junk() -> None:
 def test_oversized_cookie_header_yields_nothing() -> None:
     """A Cookie header over 8 KiB is ignored whole, at once."""
     assert parse_cookie_header("a=" + "x" * MAX_COOKIE_HEADER) == {}
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        'a=1; b="2"; a=3; junk; =x; c=',
+        "session=x; __Host-session=tok; __Host-session=second",
+        "__Host-session=",
+        "x__Host-session=no; __Host-session=yes",
+        b"__Host-session=\xff",
+        None,
+        "__Host-session=" + "x" * MAX_COOKIE_HEADER,
+    ],
+)
+def test_find_cookie_agrees_with_the_full_parser(header: str | bytes | None) -> None:
+    """The per-request lookup answers what the full parser would, for every name."""
+    for name in ("a", "b", "c", "__Host-session", "session", "missing"):
+        assert find_cookie(header, name) == (parse_cookie_header(header).get(name) or None)

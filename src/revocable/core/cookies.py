@@ -18,6 +18,7 @@ __all__ = [
     "MAX_COOKIE_HEADER",
     "CookiePolicy",
     "clear_cookie",
+    "find_cookie",
     "parse_cookie_header",
     "set_cookie",
 ]
@@ -117,3 +118,25 @@ def parse_cookie_header(header: str | bytes | None) -> dict[str, str]:
                 value = value[1:-1]
             cookies[name] = value
     return cookies
+
+
+def find_cookie(header: str | bytes | None, name: str) -> str | None:
+    """The value of the first cookie called ``name`` (empty counts as none).
+
+    The same answer as ``parse_cookie_header(header).get(name)``, without
+    building the dict: this runs on every request.
+    """
+    if not header or len(header) > MAX_COOKIE_HEADER:
+        return None
+    if isinstance(header, bytes):
+        header = header.decode("latin-1")
+    if name not in header:
+        return None
+    for pair in header.split(";"):
+        key, sep, value = pair.partition("=")
+        if sep and key.strip() == name:
+            value = value.strip()
+            if len(value) >= 2 and value[0] == value[-1] == '"':
+                value = value[1:-1]
+            return value or None
+    return None
