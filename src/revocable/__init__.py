@@ -4,6 +4,7 @@ from revocable.config import SessionPolicy
 from revocable.core.sessions import SessionRecord
 from revocable.errors import (
     ConfigurationError,
+    InvalidAccessToken,
     InvalidInput,
     InvalidStoreURL,
     MalformedToken,
@@ -21,6 +22,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ConfigurationError",
+    "InvalidAccessToken",
     "InvalidInput",
     "InvalidStoreURL",
     "IssuedSession",

@@ -7,6 +7,7 @@ The same codes appear in HTTP error bodies and in the auditor's findings::
     │   └── InvalidStoreURL             invalid_store_url
     ├── InvalidInput (ValueError)       invalid_input
     │   └── MalformedToken              malformed_token
+    ├── InvalidAccessToken              invalid_token   (``reason`` says why)
     └── StoreError                      store_error
         ├── StoreUnavailable            store_unavailable
         └── StoreCorrupted              store_corrupted
@@ -22,6 +23,7 @@ import re
 
 __all__ = [
     "ConfigurationError",
+    "InvalidAccessToken",
     "InvalidInput",
     "InvalidStoreURL",
     "MalformedToken",
@@ -67,6 +69,22 @@ class MalformedToken(InvalidInput):
     """
 
     code = "malformed_token"
+
+
+class InvalidAccessToken(RevocableError):
+    """A bearer token that must not be accepted; ``reason`` is a machine word.
+
+    Reasons: ``malformed``, ``unsupported`` (algorithm, typ or crit), ``unknown_key``,
+    ``bad_signature``, ``expired``, ``not_yet_valid``, ``wrong_issuer``,
+    ``wrong_audience``, ``missing_claim``, ``revoked``. The message never repeats
+    the token.
+    """
+
+    code = "invalid_token"
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
 
 
 class StoreError(RevocableError):

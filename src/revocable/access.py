@@ -1,0 +1,152 @@
+"""Short-lived JWT access tokens (RFC 9068 ``at+jwt``), minted and verified strictly.
+
+Verification: the strict pre-check (``core.jwtcheck``), then the key named by
+``kid`` in our own ring (no other way to find a key, no network), the
+algorithm that key was made for and no other (no ``alg`` confusion, no
+``none``), then PyJWT's signature and claim checks with every claim required.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+
+from revocable.core.jwtcheck import precheck
+from revocable.errors import ConfigurationError, InvalidAccessToken
+from revocable.keys import KeyRing
+
+__all__ = ["AccessClaims", "AccessTokenPolicy", "AccessTokens"]
+
+TYP = "at+jwt"
+_REQUIRED = ["exp", "iat", "sub", "iss", "aud", "jti"]
+
+
+@dataclass(frozen=True, slots=True)
+class AccessTokenPolicy:
+    """Issuer, audience and timing of access tokens. Lifetimes are minutes, not hours."""
+
+    issuer: str
+    audience: str
+    lifetime: float = 600.0
+    leeway: float = 30.0
+    allow_long_lifetime: bool = False
+    """Only for a reasoned exception: lifetimes above one hour defeat revocation."""
+
+    def __post_init__(self) -> None:
+        if not self.issuer or not self.audience:
+            raise ConfigurationError("access tokens need an issuer and an audience")
+        if not (math.isfinite(self.lifetime) and self.lifetime > 0):
+            raise ConfigurationError("lifetime must be a positive number of seconds")
+        if self.lifetime > 3600 and not self.allow_long_lifetime:
+            raise ConfigurationError(
+                "access tokens live minutes, not hours: a lifetime above 3600 s needs "
+                "allow_long_lifetime=True (and a reason)"
+            )
+        if not 0 <= self.leeway <= 60:
+            raise ConfigurationError("leeway must be between 0 and 60 seconds")
+
+
+@dataclass(frozen=True, slots=True)
+class AccessClaims:
+    """The verified claims of an access token."""
+
+    subject: str
+    issued_at: float
+    expires_at: float
+    token_id: str
+    family_id: str | None
+    claims: Mapping[str, Any]
+
+
+class AccessTokens:
+    """Mints and verifies access tokens with one key ring and one policy."""
+
+    def __init__(
+        self, keys: KeyRing, policy: AccessTokenPolicy, *, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.keys = keys
+        self.policy = policy
+        self._clock = clock
+
+    def mint(
+        self, subject: str, *, family_id: str | None = None, extra: Mapping[str, Any] | None = None
+    ) -> str:
+        """A signed token for ``subject``, optionally naming its refresh family."""
+        now = int(self._clock())
+        claims: dict[str, Any] = dict(extra or {})
+        claims.update(
+            sub=subject,
+            iss=self.policy.issuer,
+            aud=self.policy.audience,
+            iat=now,
+            exp=now + int(self.policy.lifetime),
+            jti=secrets.token_urlsafe(16),
+        )
+        if family_id is not None:
+            claims["fid"] = family_id
+        key = self.keys.signing_key
+        private: Any = key.private
+        return jwt.encode(
+            claims, private, algorithm=key.algorithm, headers={"kid": key.kid, "typ": TYP}
+        )
+
+    def verify(self, token: object, *, not_before: float | None = None) -> AccessClaims:
+        """The claims of a valid token; ``InvalidAccessToken`` with a reason otherwise.
+
+        ``not_before`` is the subject's revocation time ("log out all devices"):
+        tokens issued before it are refused as ``revoked``.
+        """
+        header, _ = precheck(token, typ=TYP)
+        key = self.keys.find(header["kid"])
+        if key is None:
+            raise InvalidAccessToken("unknown_key", "no key of ours has this kid")
+        if header["alg"] != key.algorithm:
+            raise InvalidAccessToken("unsupported", "the algorithm does not match the key")
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                str(token),
+                key.verification_key(),
+                algorithms=[key.algorithm],
+                audience=self.policy.audience,
+                issuer=self.policy.issuer,
+                # Times are checked below against our own (injectable) clock.
+                options={
+                    "require": _REQUIRED,
+                    "verify_exp": False,
+                    "verify_nbf": False,
+                    "verify_iat": False,
+                },
+            )
+        except jwt.InvalidAudienceError:
+            raise InvalidAccessToken(
+                "wrong_audience", "the token is for another audience"
+            ) from None
+        except jwt.InvalidIssuerError:
+            raise InvalidAccessToken("wrong_issuer", "the token is from another issuer") from None
+        except jwt.MissingRequiredClaimError as exc:
+            raise InvalidAccessToken("missing_claim", f"claim {exc.claim} is required") from None
+        except jwt.InvalidSignatureError:
+            raise InvalidAccessToken("bad_signature", "the signature does not verify") from None
+        except jwt.PyJWTError:
+            raise InvalidAccessToken("malformed", "the token does not verify") from None
+        now, leeway = self._clock(), self.policy.leeway
+        if claims["exp"] <= now - leeway:
+            raise InvalidAccessToken("expired", "the token has expired")
+        if claims["iat"] > now + leeway or claims.get("nbf", 0) > now + leeway:
+            raise InvalidAccessToken("not_yet_valid", "the token is not valid yet")
+        if not_before is not None and claims["iat"] < not_before:
+            raise InvalidAccessToken("revoked", "the subject's tokens were revoked")
+        return AccessClaims(
+            subject=claims["sub"],
+            issued_at=float(claims["iat"]),
+            expires_at=float(claims["exp"]),
+            token_id=claims["jti"],
+            family_id=claims.get("fid"),
+            claims=claims,
+        )
