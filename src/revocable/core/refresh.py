@@ -1,0 +1,158 @@
+"""Refresh-token rotation as a pure decision: ``family, presented, now -> Decision``.
+
+A refresh token is ``familyId.secret``. The store keeps, per family, digests
+only: of the current secret and of the one it replaced. Each rotation draws a
+fresh random nonce; the successor secret is ``HMAC(key, family | secret |
+nonce)``, so a client that presents the just-rotated secret again within the
+grace window gets the *same* successor back (an idempotent replay: two tabs
+refreshing at once both survive), while nothing in the store can rebuild a
+live token. Outside the window, any old secret kills the whole family.
+
+The store applies a ``Rotate`` atomically (compare the current digest, swap);
+``Kill`` deletes the family; ``Replay`` and refusals change nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass, replace
+from typing import Literal
+
+__all__ = [
+    "Decision",
+    "Expired",
+    "Kill",
+    "RefreshFamily",
+    "Replay",
+    "Rotate",
+    "decide",
+    "digest",
+    "new_family",
+    "parse_refresh_token",
+    "successor_secret",
+]
+
+_SECRET_BYTES = 32
+_TOKEN_RE = re.compile(r"([A-Za-z0-9_-]{22})\.([A-Za-z0-9_-]{43})")
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshFamily:
+    """What the server keeps about one login's chain of refresh tokens."""
+
+    family_id: str
+    user_id: str
+    created_at: float
+    expires_at: float
+    """Absolute family lifetime: rotation never extends it."""
+    current: bytes
+    """SHA-256 of the secret that may be used next."""
+    previous: bytes | None = None
+    """SHA-256 of the secret it replaced, for the grace window."""
+    rotated_at: float | None = None
+    nonce: bytes = b""
+    """The random input of the last rotation (rebuilds the successor on a replay)."""
+    generation: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Rotate:
+    """Swap ``family`` in if its current digest is still ``expected``; hand out ``token``."""
+
+    family: RefreshFamily
+    expected: bytes
+    token: str
+
+
+@dataclass(frozen=True, slots=True)
+class Replay:
+    """The just-rotated secret again, within the grace window: the same successor."""
+
+    family: RefreshFamily
+    token: str
+
+
+@dataclass(frozen=True, slots=True)
+class Kill:
+    """Reuse: delete the family (attacker and victim are both logged out)."""
+
+    family_id: str
+    user_id: str | None
+    kind: Literal["stale_ancestor", "unknown_family", "outside_grace"]
+
+
+@dataclass(frozen=True, slots=True)
+class Expired:
+    """The family outlived its absolute lifetime: refuse (and the store may drop it)."""
+
+    family_id: str
+
+
+Decision = Rotate | Replay | Kill | Expired
+
+
+def digest(secret: str) -> bytes:
+    """What the store keeps of a secret."""
+    return hashlib.sha256(secret.encode("ascii")).digest()
+
+
+def parse_refresh_token(token: object) -> tuple[str, str] | None:
+    """``(family_id, secret)`` of a well-formed token, else None (before any store call)."""
+    if not isinstance(token, str) or len(token) != 66:
+        return None
+    match = _TOKEN_RE.fullmatch(token)
+    return (match.group(1), match.group(2)) if match else None
+
+
+def new_family(user_id: str, now: float, lifetime: float) -> tuple[RefreshFamily, str]:
+    """A new family for a fresh login, and its first token."""
+    family_id = secrets.token_urlsafe(16)
+    secret = secrets.token_urlsafe(_SECRET_BYTES)
+    family = RefreshFamily(family_id, user_id, now, now + lifetime, digest(secret))
+    return family, f"{family_id}.{secret}"
+
+
+def successor_secret(key: bytes, family_id: str, secret: str, nonce: bytes) -> str:
+    """The secret that follows ``secret`` in its family, for this rotation's ``nonce``."""
+    mac = hmac.new(key, b"revocable.refresh\x00", hashlib.sha256)
+    mac.update(f"{family_id}\x00{secret}\x00".encode("ascii") + nonce)
+    return base64.urlsafe_b64encode(mac.digest()).rstrip(b"=").decode("ascii")
+
+
+def decide(
+    family: RefreshFamily | None,
+    family_id: str,
+    secret: str,
+    now: float,
+    *,
+    key: bytes,
+    grace: float,
+) -> Decision:
+    """What presenting ``family_id.secret`` at ``now`` must do."""
+    if family is None:
+        return Kill(family_id, None, "unknown_family")
+    if now >= family.expires_at:
+        return Expired(family_id)
+    presented = digest(secret)
+    if hmac.compare_digest(presented, family.current):
+        nonce = secrets.token_bytes(16)
+        new_secret = successor_secret(key, family_id, secret, nonce)
+        rotated = replace(
+            family,
+            current=digest(new_secret),
+            previous=family.current,
+            rotated_at=now,
+            nonce=nonce,
+            generation=family.generation + 1,
+        )
+        return Rotate(rotated, family.current, f"{family_id}.{new_secret}")
+    if family.previous is not None and hmac.compare_digest(presented, family.previous):
+        if family.rotated_at is not None and now - family.rotated_at <= grace:
+            again = successor_secret(key, family_id, secret, family.nonce)
+            return Replay(family, f"{family_id}.{again}")
+        return Kill(family_id, family.user_id, "outside_grace")
+    return Kill(family_id, family.user_id, "stale_ancestor")
