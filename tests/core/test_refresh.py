@@ -106,3 +106,13 @@ def test_successors_depend_on_the_server_key_and_a_fresh_nonce() -> None:
 def test_malformed_tokens_are_refused_before_the_store(token: object) -> None:
     """Anything but familyId(22).secret(43) in base64url is refused at parse time."""
     assert parse_refresh_token(token) is None
+
+
+def test_family_ids_carry_the_users_route_invisibly() -> None:
+    """A family id yields its user's routing tag; ids of one user share no visible bytes."""
+    from revocable.core.refresh import family_route
+    from revocable.core.tokens import route_for
+
+    ids = [new_family("alice", NOW, DAY)[0].family_id for _ in range(200)]
+    assert {family_route(i) for i in ids} == {route_for("alice")}
+    assert len({i[-3:] for i in ids}) > 150

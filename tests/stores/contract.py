@@ -20,7 +20,8 @@ import pytest
 from revocable import InvalidInput, SessionManager, SessionPolicy
 from revocable.core.tokens import parse_token
 from revocable.core.users import new_user
-from revocable.stores.base import CounterStore, SessionStore, UserStore
+from revocable.refresh import InvalidRefreshToken, IssuedRefresh, RefreshPolicy, RefreshTokens
+from revocable.stores.base import CounterStore, RefreshStore, SessionStore, UserStore
 from tests.stores.counting import CountingStore
 
 OpenStore = Callable[[], Awaitable[SessionStore]]
@@ -480,3 +481,68 @@ class StoreContract:
             *(cast(CounterStore, managers[i % 3].store).hit(key, 60, now) for i in range(30))
         )
         assert sorted(counts) == list(range(1, 31))
+
+    # -- refresh families ------------------------------------------------------------------
+
+    @pytest.fixture(name="refresh")
+    def _refresh(self, sessions: SessionManager) -> RefreshTokens:
+        return RefreshTokens(cast(RefreshStore, sessions.store), b"r" * 32, RefreshPolicy(grace=2))
+
+    async def test_refresh_rotates_and_reuse_kills_the_family(
+        self, refresh: RefreshTokens, user: str
+    ) -> None:
+        """Each use rotates; an old token after the grace window kills the family."""
+        first = await refresh.issue(user)
+        second = await refresh.rotate(first.token)
+        assert second.family.generation == 1
+        third = await refresh.rotate(second.token)
+        with pytest.raises(InvalidRefreshToken, match="reuse"):
+            await refresh.rotate(first.token)  # a stale ancestor
+        with pytest.raises(InvalidRefreshToken, match="reuse"):
+            await refresh.rotate(third.token)  # the family is gone
+        assert await refresh.list_families(user) == []
+
+    async def test_refresh_replay_within_grace_gets_the_same_successor(
+        self, refresh: RefreshTokens, user: str
+    ) -> None:
+        """Two tabs presenting one token within the grace window both get the one successor."""
+        first = await refresh.issue(user)
+        a = await refresh.rotate(first.token)
+        b = await refresh.rotate(first.token)
+        assert a.token == b.token
+        assert (await refresh.rotate(a.token)).family.generation == 2
+
+    async def test_concurrent_refreshes_outside_grace_have_one_winner(
+        self, sessions: SessionManager, user: str
+    ) -> None:
+        """Without grace, of many concurrent refreshes exactly one rotation is committed: one
+        successor at most, never two. Later arrivals are reuse and may kill the family."""
+        store = cast(RefreshStore, sessions.store)
+        refresh = RefreshTokens(store, b"r" * 32, RefreshPolicy(grace=0))
+        first = await refresh.issue(user)
+        results = await asyncio.gather(
+            *(refresh.rotate(first.token) for _ in range(10)), return_exceptions=True
+        )
+        winners = {r.token for r in results if isinstance(r, IssuedRefresh)}
+        assert len(winners) == 1
+        assert all(isinstance(r, IssuedRefresh | InvalidRefreshToken) for r in results)
+        families = await refresh.list_families(user)
+        assert [f.generation for f in families] in ([1], [])  # alive once, or killed as reuse
+        if families:
+            assert (await refresh.rotate(winners.pop())).family.generation == 2
+
+    async def test_refresh_families_revoke_one_or_all_and_store_digests_only(
+        self, refresh: RefreshTokens, user: str, dump_backend: DumpBackend
+    ) -> None:
+        """Families are listed per user, revoked one or all at once; no secret is stored."""
+        a, b = await refresh.issue(user), await refresh.issue(user)
+        dump = await dump_backend(cast(SessionStore, refresh.store), user)
+        assert a.token.split(".")[1].encode() not in dump
+        assert len(await refresh.list_families(user)) == 2
+        assert await refresh.revoke(a.token) is True
+        with pytest.raises(InvalidRefreshToken):
+            await refresh.rotate(a.token)
+        assert await refresh.revoke_user(user) == 1
+        with pytest.raises(InvalidRefreshToken):
+            await refresh.rotate(b.token)
+        assert await refresh.list_families(user) == []

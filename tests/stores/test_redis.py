@@ -48,7 +48,13 @@ class TestRedisStore(StoreContract):
             out = []
             async for key in client.scan_iter(match=f"{namespace}:*"):
                 kind = await client.type(key)
-                value = await client.get(key) if kind == b"string" else await client.hgetall(key)
+                value: object = await (
+                    client.get(key)
+                    if kind == b"string"
+                    else client.smembers(key)
+                    if kind == b"set"
+                    else client.hgetall(key)
+                )
                 out.append(key + b"=" + repr(value).encode())
             await client.aclose()
             return b"\n".join(out)

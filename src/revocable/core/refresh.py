@@ -22,6 +22,8 @@ import secrets
 from dataclasses import dataclass, replace
 from typing import Literal
 
+from revocable.core.tokens import route_for
+
 __all__ = [
     "Decision",
     "Expired",
@@ -31,6 +33,7 @@ __all__ = [
     "Rotate",
     "decide",
     "digest",
+    "family_route",
     "new_family",
     "parse_refresh_token",
     "successor_secret",
@@ -109,11 +112,30 @@ def parse_refresh_token(token: object) -> tuple[str, str] | None:
 
 
 def new_family(user_id: str, now: float, lifetime: float) -> tuple[RefreshFamily, str]:
-    """A new family for a fresh login, and its first token."""
-    family_id = secrets.token_urlsafe(16)
+    """A new family for a fresh login, and its first token.
+
+    The family id carries the user's routing tag (masked, as in session tokens),
+    so a store can keep all of a user's families in one Redis Cluster slot.
+    """
+    family_id = _family_id(route_for(user_id))
     secret = secrets.token_urlsafe(_SECRET_BYTES)
     family = RefreshFamily(family_id, user_id, now, now + lifetime, digest(secret))
     return family, f"{family_id}.{secret}"
+
+
+def _family_id(route: str) -> str:
+    random_part = secrets.token_bytes(14)
+    mask = hashlib.sha256(random_part).digest()
+    tag = bytes.fromhex(route)
+    raw = random_part + bytes((tag[0] ^ mask[0], tag[1] ^ mask[1]))
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def family_route(family_id: str) -> str:
+    """The routing tag inside a (well-formed) family id."""
+    raw = base64.urlsafe_b64decode(family_id + "==")
+    mask = hashlib.sha256(raw[:14]).digest()
+    return f"{(raw[14] ^ mask[0]) << 8 | (raw[15] ^ mask[1]):04x}"
 
 
 def successor_secret(key: bytes, family_id: str, secret: str, nonce: bytes) -> str:

@@ -14,11 +14,19 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from revocable.core.refresh import RefreshFamily
 from revocable.core.sessions import SessionRecord
 from revocable.core.tokens import TokenRef
 from revocable.core.users import UserRecord
 
-__all__ = ["DEFAULT_TIMEOUT", "CounterStore", "SessionStore", "Store", "UserStore"]
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "CounterStore",
+    "RefreshStore",
+    "SessionStore",
+    "Store",
+    "UserStore",
+]
 
 DEFAULT_TIMEOUT = 1.0
 """Seconds any store operation may take before it raises ``StoreUnavailable``."""
@@ -103,5 +111,30 @@ class CounterStore(Protocol):
         """
 
 
-class Store(SessionStore, UserStore, CounterStore, Protocol):
-    """What every built-in backend is: sessions, users and counters over one connection."""
+class RefreshStore(Protocol):
+    """Refresh-token families, by id and by user. Digests only, never a secret."""
+
+    async def insert_family(self, family: RefreshFamily) -> None:
+        """Keep a new family; it is listed under its user from the moment this returns."""
+
+    async def get_family(self, family_id: str) -> RefreshFamily | None:
+        """The family, or None. It may be past its deadline: callers check."""
+
+    async def swap_family(self, family: RefreshFamily, expected: bytes) -> bool:
+        """Store ``family`` if the stored one's current digest is still ``expected``.
+
+        Atomic: of concurrent rotations of one secret exactly one swaps.
+        """
+
+    async def delete_family(self, family_id: str) -> bool:
+        """Delete one family; True if it existed."""
+
+    async def delete_user_families(self, user_id: str) -> int:
+        """Delete every family of a user in one atomic step; answers how many."""
+
+    async def list_families(self, user_id: str) -> list[RefreshFamily]:
+        """Every stored family of a user (callers drop the expired ones)."""
+
+
+class Store(SessionStore, UserStore, CounterStore, RefreshStore, Protocol):
+    """What every built-in backend is: sessions, users, counters and refresh families."""

@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 
+from revocable.core.refresh import RefreshFamily
 from revocable.core.sessions import SessionRecord
 from revocable.core.tokens import TokenRef
 from revocable.core.users import UserRecord, username_key
@@ -28,6 +29,7 @@ class MemoryStore:
         self._users: dict[str, UserRecord] = {}
         self._user_ids: dict[str, str] = {}  # username key -> user id
         self._counters: dict[str, tuple[float, int]] = {}  # key -> (window start, hits)
+        self._families: dict[str, RefreshFamily] = {}
 
     def _live(self, digest: bytes) -> SessionRecord | None:
         record = self._sessions.get(digest)
@@ -125,6 +127,35 @@ class MemoryStore:
         hits = hits + 1 if previous_start == start else 1
         self._counters[key] = (start, hits)
         return hits
+
+    async def insert_family(self, family: RefreshFamily) -> None:
+        self._families[family.family_id] = family
+
+    async def get_family(self, family_id: str) -> RefreshFamily | None:
+        family = self._families.get(family_id)
+        if family is not None and family.expires_at <= self._clock():
+            del self._families[family_id]
+            return None
+        return family
+
+    async def swap_family(self, family: RefreshFamily, expected: bytes) -> bool:
+        stored = self._families.get(family.family_id)
+        if stored is None or stored.current != expected:
+            return False
+        self._families[family.family_id] = family
+        return True
+
+    async def delete_family(self, family_id: str) -> bool:
+        return self._families.pop(family_id, None) is not None
+
+    async def delete_user_families(self, user_id: str) -> int:
+        doomed = [f for f, family in self._families.items() if family.user_id == user_id]
+        for family_id in doomed:
+            del self._families[family_id]
+        return len(doomed)
+
+    async def list_families(self, user_id: str) -> list[RefreshFamily]:
+        return [f for f in self._families.values() if f.user_id == user_id]
 
     async def close(self) -> None:
         self._sessions.clear()

@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 
 import asyncpg
 
+from revocable.core.refresh import RefreshFamily
 from revocable.core.sessions import SessionRecord
 from revocable.core.tokens import TokenRef
 from revocable.core.users import UserRecord, username_key
@@ -39,11 +40,15 @@ from revocable.stores.base import DEFAULT_TIMEOUT
 from revocable.stores.sql import (
     COLUMNS,
     COUNTERS_TABLE,
+    FAMILIES_TABLE,
+    FAMILY_COLUMNS,
     SCHEMA_VERSION,
     TABLE,
     USER_COLUMNS,
     USERS_TABLE,
+    family_values,
     record_values,
+    row_to_family,
     row_to_record,
     row_to_user,
     user_values,
@@ -78,6 +83,21 @@ _HIT = (
     "window_start = excluded.window_start, window_end = excluded.window_end "
     "RETURNING hits"
 )
+_FAMILY_COLS = ", ".join(FAMILY_COLUMNS)
+_INSERT_FAMILY = (
+    f"INSERT INTO {FAMILIES_TABLE} ({_FAMILY_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"  # noqa: S608
+)
+_GET_FAMILY = f"SELECT {_FAMILY_COLS} FROM {FAMILIES_TABLE} WHERE family_id = $1"  # noqa: S608
+_USER_FAMILIES = f"SELECT {_FAMILY_COLS} FROM {FAMILIES_TABLE} WHERE user_id = $1"  # noqa: S608
+# Compare-and-swap on the current digest: one statement, so one of two racing rotations wins.
+_SWAP_FAMILY = (
+    f"UPDATE {FAMILIES_TABLE} SET "  # noqa: S608
+    + ", ".join(f"{c} = ${i}" for i, c in enumerate(FAMILY_COLUMNS[1:], start=1))
+    + " WHERE family_id = $9 AND current_digest = $10"
+)
+_DELETE_FAMILY = f"DELETE FROM {FAMILIES_TABLE} WHERE family_id = $1"  # noqa: S608
+_DELETE_USER_FAMILIES = f"DELETE FROM {FAMILIES_TABLE} WHERE user_id = $1"  # noqa: S608
+_SWEEP_FAMILIES = f"DELETE FROM {FAMILIES_TABLE} WHERE expires_at <= $1"  # noqa: S608
 _USER_COLS = ", ".join(USER_COLUMNS)
 _INSERT_USER = (
     f"INSERT INTO {USERS_TABLE} ({_USER_COLS}) VALUES ($1, $2, $3, $4, $5, $6) "  # noqa: S608
@@ -128,6 +148,21 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
             hits integer NOT NULL
         )""",
         f"CREATE INDEX {COUNTERS_TABLE}_end ON {COUNTERS_TABLE} (window_end)",
+    ),
+    4: (
+        f"""CREATE TABLE {FAMILIES_TABLE} (
+            family_id text PRIMARY KEY,
+            user_id text NOT NULL,
+            created_at double precision NOT NULL,
+            expires_at double precision NOT NULL,
+            current_digest bytea NOT NULL,
+            previous_digest bytea,
+            rotated_at double precision,
+            nonce bytea NOT NULL,
+            generation integer NOT NULL
+        )""",
+        f"CREATE INDEX {FAMILIES_TABLE}_user ON {FAMILIES_TABLE} (user_id)",
+        f"CREATE INDEX {FAMILIES_TABLE}_expires ON {FAMILIES_TABLE} (expires_at)",
     ),
 }
 
@@ -366,6 +401,7 @@ class PostgresStore:
 
     async def sweep(self, now: float) -> int:
         await self._execute(_SWEEP_COUNTERS, now)
+        await self._execute(_SWEEP_FAMILIES, now)
         return await self._execute(_SWEEP, now)
 
     async def hit(self, key: str, window: float, now: float) -> int:
@@ -387,6 +423,27 @@ class PostgresStore:
 
     async def set_password_hash(self, user_id: str, password_hash: str, changed_at: float) -> bool:
         return await self._execute(_SET_PASSWORD, password_hash, changed_at, user_id) == 1
+
+    async def insert_family(self, family: RefreshFamily) -> None:
+        await self._execute(_INSERT_FAMILY, *family_values(family))
+
+    async def get_family(self, family_id: str) -> RefreshFamily | None:
+        row = await self._on_connection(lambda conn: conn.fetchrow(_GET_FAMILY, family_id))
+        return None if row is None else row_to_family(row)
+
+    async def swap_family(self, family: RefreshFamily, expected: bytes) -> bool:
+        values = family_values(family)
+        return await self._execute(_SWAP_FAMILY, *values[1:], values[0], expected) == 1
+
+    async def delete_family(self, family_id: str) -> bool:
+        return await self._execute(_DELETE_FAMILY, family_id) == 1
+
+    async def delete_user_families(self, user_id: str) -> int:
+        return await self._execute(_DELETE_USER_FAMILIES, user_id)
+
+    async def list_families(self, user_id: str) -> list[RefreshFamily]:
+        rows = await self._on_connection(lambda conn: conn.fetch(_USER_FAMILIES, user_id))
+        return [row_to_family(row) for row in rows]
 
     async def close(self) -> None:
         while self._idle_lanes:

@@ -32,6 +32,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from revocable.core.records import decode_record, encode_record
+from revocable.core.refresh import RefreshFamily, family_route
 from revocable.core.sessions import SessionRecord
 from revocable.core.tokens import TokenRef, route_for
 from revocable.core.users import UserRecord, username_key
@@ -139,6 +140,58 @@ redis.call('HSET', KEYS[1], 'hash', ARGV[1], 'changed', ARGV[2])
 return 1
 """
 
+# Refresh families: {ns}:{route}:f:{family_id} is a hash, {ns}:{route}:uf:{user_id} the set
+# of a user's family ids; the route comes from the family id, so both share a slot.
+# KEYS: family, user set. ARGV: the 8 fields, expiry ms, family id.
+_INSERT_FAMILY = """
+redis.call('HSET', KEYS[1], 'u', ARGV[1], 'c', ARGV[2], 'e', ARGV[3], 'cur', ARGV[4],
+  'prev', ARGV[5], 'rot', ARGV[6], 'n', ARGV[7], 'g', ARGV[8])
+redis.call('PEXPIREAT', KEYS[1], ARGV[9])
+redis.call('SADD', KEYS[2], ARGV[10])
+if redis.call('PEXPIRETIME', KEYS[2]) < tonumber(ARGV[9]) then
+  redis.call('PEXPIREAT', KEYS[2], ARGV[9])
+end
+return 1
+"""
+# KEYS: family. ARGV: expected current digest, then cur, prev, rot, n, g.
+_SWAP_FAMILY = """
+if redis.call('HGET', KEYS[1], 'cur') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'cur', ARGV[2], 'prev', ARGV[3], 'rot', ARGV[4], 'n', ARGV[5],
+  'g', ARGV[6])
+return 1
+"""
+# KEYS: family. ARGV: user set prefix, family id.
+_DELETE_FAMILY = """
+local user = redis.call('HGET', KEYS[1], 'u')
+if not user then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('SREM', ARGV[1] .. user, ARGV[2])
+return 1
+"""
+# KEYS: user set. ARGV: family key prefix.
+_DELETE_USER_FAMILIES = """
+local deleted = 0
+for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  deleted = deleted + redis.call('DEL', ARGV[1] .. id)
+end
+redis.call('DEL', KEYS[1])
+return deleted
+"""
+# KEYS: user set. ARGV: family key prefix. Answers id, fields, id, fields…
+_LIST_FAMILIES = """
+local out = {}
+for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local fields = redis.call('HGETALL', ARGV[1] .. id)
+  if #fields > 0 then
+    out[#out + 1] = id
+    out[#out + 1] = fields
+  else
+    redis.call('SREM', KEYS[1], id)
+  end
+end
+return out
+"""
+
 _UNREACHABLE = (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError)
 
 
@@ -179,6 +232,11 @@ class RedisStore:
         self._insert_user = client.register_script(_INSERT_USER)
         self._find_user = client.register_script(_FIND_USER)
         self._set_password = client.register_script(_SET_USER_HASH)
+        self._insert_family = client.register_script(_INSERT_FAMILY)
+        self._swap_family = client.register_script(_SWAP_FAMILY)
+        self._delete_family = client.register_script(_DELETE_FAMILY)
+        self._delete_user_families = client.register_script(_DELETE_USER_FAMILIES)
+        self._list_families = client.register_script(_LIST_FAMILIES)
 
     @classmethod
     async def open(
@@ -370,6 +428,44 @@ class RedisStore:
 
         return await self._guard(count)
 
+    def _family_key(self, family_id: str) -> str:
+        return f"{self._prefix(family_route(family_id))}f:{family_id}"
+
+    def _families_key(self, user_id: str) -> str:
+        return f"{self._prefix(route_for(user_id))}uf:{user_id}"
+
+    async def insert_family(self, family: RefreshFamily) -> None:
+        keys = [self._family_key(family.family_id), self._families_key(family.user_id)]
+        args = [*_family_fields(family), str(_ms(family.expires_at)), family.family_id]
+        await self._guard(lambda: self._insert_family(keys, args))
+
+    async def get_family(self, family_id: str) -> RefreshFamily | None:
+        fields: Any = await self._guard(lambda: self.client.hgetall(self._family_key(family_id)))
+        return _family(family_id, fields) if fields else None
+
+    async def swap_family(self, family: RefreshFamily, expected: bytes) -> bool:
+        keys = [self._family_key(family.family_id)]
+        args = [expected, *_family_fields(family)[3:]]
+        return bool(await self._guard(lambda: self._swap_family(keys, args)))
+
+    async def delete_family(self, family_id: str) -> bool:
+        keys = [self._family_key(family_id)]
+        args = [f"{self._prefix(family_route(family_id))}uf:", family_id]
+        return bool(await self._guard(lambda: self._delete_family(keys, args)))
+
+    async def delete_user_families(self, user_id: str) -> int:
+        keys, args = [self._families_key(user_id)], [f"{self._prefix(route_for(user_id))}f:"]
+        return int(await self._guard(lambda: self._delete_user_families(keys, args)))
+
+    async def list_families(self, user_id: str) -> list[RefreshFamily]:
+        keys, args = [self._families_key(user_id)], [f"{self._prefix(route_for(user_id))}f:"]
+        flat: Any = await self._guard(lambda: self._list_families(keys, args))
+        families = []
+        for family_id, fields in zip(flat[::2], flat[1::2], strict=True):
+            pairs = dict(zip(fields[::2], fields[1::2], strict=True))
+            families.append(_family(_text(family_id), pairs))
+        return families
+
     async def sweep(self, now: float) -> int:
         return 0  # keys expire by their own TTLs; stale index entries go on listing
 
@@ -421,3 +517,35 @@ def _user(user_id: str, fields: dict[Any, Any]) -> UserRecord:
         )
     except (KeyError, ValueError) as exc:
         raise StoreCorrupted(f"undecodable user record: {exc!r}", store="redis") from None
+
+
+def _family_fields(family: RefreshFamily) -> list[bytes | str]:
+    """The family's hash fields in ``_FAMILY_FIELDS`` order (None as an empty value)."""
+    return [
+        family.user_id,
+        repr(family.created_at),
+        repr(family.expires_at),
+        family.current,
+        family.previous or b"",
+        "" if family.rotated_at is None else repr(family.rotated_at),
+        family.nonce,
+        str(family.generation),
+    ]
+
+
+def _family(family_id: str, fields: dict[Any, Any]) -> RefreshFamily:
+    raw = {_text(k): v for k, v in fields.items()}
+    try:
+        return RefreshFamily(
+            family_id=family_id,
+            user_id=_text(raw["u"]),
+            created_at=float(raw["c"]),
+            expires_at=float(raw["e"]),
+            current=bytes(raw["cur"]),
+            previous=bytes(raw["prev"]) or None,
+            rotated_at=float(raw["rot"]) if raw["rot"] else None,
+            nonce=bytes(raw["n"]),
+            generation=int(raw["g"]),
+        )
+    except (KeyError, ValueError, TypeError) as exc:
+        raise StoreCorrupted(f"undecodable refresh family: {exc!r}", store="redis") from None

@@ -7,17 +7,22 @@ from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
+from revocable.core.refresh import RefreshFamily
 from revocable.core.sessions import SessionRecord
 from revocable.core.users import UserRecord
 
 __all__ = [
     "COLUMNS",
     "COUNTERS_TABLE",
+    "FAMILIES_TABLE",
+    "FAMILY_COLUMNS",
     "SCHEMA_VERSION",
     "TABLE",
     "USERS_TABLE",
     "USER_COLUMNS",
+    "family_values",
     "record_values",
+    "row_to_family",
     "row_to_record",
     "row_to_user",
     "user_values",
@@ -26,6 +31,18 @@ __all__ = [
 TABLE = "revocable_sessions"
 USERS_TABLE = "revocable_users"
 COUNTERS_TABLE = "revocable_counters"
+FAMILIES_TABLE = "revocable_refresh_families"
+FAMILY_COLUMNS = (
+    "family_id",
+    "user_id",
+    "created_at",
+    "expires_at",
+    "current_digest",
+    "previous_digest",
+    "rotated_at",
+    "nonce",
+    "generation",
+)
 USER_COLUMNS = (
     "id",
     "username",
@@ -35,7 +52,7 @@ USER_COLUMNS = (
     "password_changed_at",
 )
 _NO_DATA: Mapping[str, Any] = MappingProxyType({})
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 COLUMNS = (
     "handle",
     "user_id",
@@ -111,4 +128,34 @@ def row_to_user(row: Sequence[Any]) -> UserRecord:
         password_hash=row[3],
         created_at=float(row[4]),
         password_changed_at=float(row[5]),
+    )
+
+
+def family_values(family: RefreshFamily) -> tuple[Any, ...]:
+    """The family as column values, in ``FAMILY_COLUMNS`` order."""
+    return (
+        family.family_id,
+        family.user_id,
+        family.created_at,
+        family.expires_at,
+        family.current,
+        family.previous,
+        family.rotated_at,
+        family.nonce,
+        family.generation,
+    )
+
+
+def row_to_family(row: Sequence[Any]) -> RefreshFamily:
+    """A row selected as ``FAMILY_COLUMNS`` back into a family."""
+    return RefreshFamily(
+        family_id=row[0],
+        user_id=row[1],
+        created_at=float(row[2]),
+        expires_at=float(row[3]),
+        current=bytes(row[4]),
+        previous=None if row[5] is None else bytes(row[5]),
+        rotated_at=None if row[6] is None else float(row[6]),
+        nonce=bytes(row[7]),
+        generation=int(row[8]),
     )

@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
+from revocable.core.refresh import RefreshFamily
 from revocable.core.sessions import SessionRecord
 from revocable.core.tokens import TokenRef
 from revocable.core.users import UserRecord, username_key
@@ -32,11 +33,15 @@ from revocable.stores.base import DEFAULT_TIMEOUT
 from revocable.stores.sql import (
     COLUMNS,
     COUNTERS_TABLE,
+    FAMILIES_TABLE,
+    FAMILY_COLUMNS,
     SCHEMA_VERSION,
     TABLE,
     USER_COLUMNS,
     USERS_TABLE,
+    family_values,
     record_values,
+    row_to_family,
     row_to_record,
     row_to_user,
     user_values,
@@ -71,6 +76,19 @@ _HIT = (
     "window_start = excluded.window_start, window_end = excluded.window_end "
     "RETURNING hits"
 )
+_FAMILY_COLS = ", ".join(FAMILY_COLUMNS)
+_INSERT_FAMILY = f"INSERT INTO {FAMILIES_TABLE} ({_FAMILY_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"  # noqa: S608
+_GET_FAMILY = f"SELECT {_FAMILY_COLS} FROM {FAMILIES_TABLE} WHERE family_id = ?"  # noqa: S608
+_USER_FAMILIES = f"SELECT {_FAMILY_COLS} FROM {FAMILIES_TABLE} WHERE user_id = ?"  # noqa: S608
+# Compare-and-swap on the current digest: one statement, so one of two racing rotations wins.
+_SWAP_FAMILY = (
+    f"UPDATE {FAMILIES_TABLE} SET "  # noqa: S608
+    + ", ".join(f"{c} = ?" for c in FAMILY_COLUMNS[1:])
+    + " WHERE family_id = ? AND current_digest = ?"
+)
+_DELETE_FAMILY = f"DELETE FROM {FAMILIES_TABLE} WHERE family_id = ?"  # noqa: S608
+_DELETE_USER_FAMILIES = f"DELETE FROM {FAMILIES_TABLE} WHERE user_id = ?"  # noqa: S608
+_SWEEP_FAMILIES = f"DELETE FROM {FAMILIES_TABLE} WHERE expires_at <= ?"  # noqa: S608
 _USER_COLS = ", ".join(USER_COLUMNS)
 _INSERT_USER = (
     f"INSERT INTO {USERS_TABLE} ({_USER_COLS}) VALUES (?, ?, ?, ?, ?, ?) "  # noqa: S608
@@ -117,6 +135,21 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
             hits INTEGER NOT NULL
         ) WITHOUT ROWID""",
         f"CREATE INDEX {COUNTERS_TABLE}_end ON {COUNTERS_TABLE} (window_end)",
+    ),
+    4: (
+        f"""CREATE TABLE {FAMILIES_TABLE} (
+            family_id TEXT PRIMARY KEY,
+            user_id TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            expires_at REAL NOT NULL,
+            current_digest BLOB NOT NULL,
+            previous_digest BLOB,
+            rotated_at REAL,
+            nonce BLOB NOT NULL,
+            generation INTEGER NOT NULL
+        ) WITHOUT ROWID""",
+        f"CREATE INDEX {FAMILIES_TABLE}_user ON {FAMILIES_TABLE} (user_id)",
+        f"CREATE INDEX {FAMILIES_TABLE}_expires ON {FAMILIES_TABLE} (expires_at)",
     ),
 }
 
@@ -237,6 +270,7 @@ class SQLiteStore:
 
     async def sweep(self, now: float) -> int:
         await self._write(_SWEEP_COUNTERS, (now,))
+        await self._write(_SWEEP_FAMILIES, (now,))
         return await self._write(_SWEEP, (now,))
 
     async def hit(self, key: str, window: float, now: float) -> int:
@@ -259,6 +293,26 @@ class SQLiteStore:
 
     async def set_password_hash(self, user_id: str, password_hash: str, changed_at: float) -> bool:
         return await self._write(_SET_PASSWORD, (password_hash, changed_at, user_id)) == 1
+
+    async def insert_family(self, family: RefreshFamily) -> None:
+        await self._write(_INSERT_FAMILY, family_values(family))
+
+    async def get_family(self, family_id: str) -> RefreshFamily | None:
+        rows = await self._read(_GET_FAMILY, (family_id,))
+        return row_to_family(rows[0]) if rows else None
+
+    async def swap_family(self, family: RefreshFamily, expected: bytes) -> bool:
+        values = family_values(family)
+        return await self._write(_SWAP_FAMILY, (*values[1:], values[0], expected)) == 1
+
+    async def delete_family(self, family_id: str) -> bool:
+        return await self._write(_DELETE_FAMILY, (family_id,)) == 1
+
+    async def delete_user_families(self, user_id: str) -> int:
+        return await self._write(_DELETE_USER_FAMILIES, (user_id,))
+
+    async def list_families(self, user_id: str) -> list[RefreshFamily]:
+        return [row_to_family(row) for row in await self._read(_USER_FAMILIES, (user_id,))]
 
     async def close(self) -> None:
         self._reader.close()
