@@ -10,16 +10,15 @@ declared POST or DELETE only: a GET on one is a 405.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
 
+from revocable.access import AccessTokens
 from revocable.core.csrf import check_origin
 from revocable.core.ratelimit import RateLimit, client_network, counter_key, retry_after
 from revocable.core.sessions import SessionRecord
@@ -28,13 +27,15 @@ from revocable.errors import InvalidInput
 from revocable.events import SecurityEvents
 from revocable.fastapi import AuthHTTPError, SessionDependencies
 from revocable.passwords import PasswordHasher
+from revocable.refresh import RefreshTokens
+from revocable.requests import read_fields
 from revocable.starlette import login, logout, own_origin, request_session
 from revocable.stores.base import CounterStore, UserStore
+from revocable.tokens_api import bearer_claims, tokens_router
 from revocable.web import SessionAuth
 
 __all__ = ["DEFAULT_LOGIN_LIMIT", "accounts_router"]
 
-MAX_BODY = 16 * 1024
 _FORM = "application/x-www-form-urlencoded"
 
 
@@ -49,15 +50,53 @@ def accounts_router(
     *,
     counters: CounterStore | None = None,
     login_limit: RateLimit | None = DEFAULT_LOGIN_LIMIT,
+    access: AccessTokens | None = None,
+    refresh: RefreshTokens | None = None,
 ) -> APIRouter:
-    """The session half of the reference HTTP contract, over ``auth`` and ``users``.
+    """The HTTP contract's account routes, over ``auth`` and ``users``.
 
     With ``counters`` (usually the same store) and a ``login_limit``, login
     attempts are limited per username and per client IP: 429 with Retry-After.
+    With ``access`` and ``refresh``, the token endpoints are mounted too,
+    ``/api/me`` accepts a Bearer access token, and "log out all devices" and
+    password changes revoke the user's refresh families with the sessions.
     """
     deps = SessionDependencies(auth)
     sessions = auth.sessions
     router = APIRouter()
+
+    async def authenticate(request: Request, fields: dict[str, str]) -> tuple[str, str]:
+        """Check a username and password (rate-limited, same answer for unknown users)."""
+        username, password = fields.get("username", ""), fields.get("password", "")
+        client_ip = request_session(request).client_ip or ""
+        if counters is not None and login_limit is not None:
+            subject = ("login-user", username_key(username))
+            await _limit(counters, login_limit, sessions.events, client_ip, subject)
+        user = await users.find_user(username) if username else None
+        # Unknown users are checked against a dummy hash: same answer, same time.
+        if not await hasher.verify(user.password_hash if user else None, password) or not user:
+            sessions.events.emit(
+                "login.failed",
+                user_id=user.id if user else None,
+                ip=client_ip or None,
+                reason="invalid_credentials",
+            )
+            raise AuthHTTPError(401, "invalid_credentials", "wrong username or password")
+        if hasher.needs_rehash(user.password_hash):
+            await users.set_password_hash(user.id, await hasher.hash(password), time.time())
+        return user.id, user.username
+
+    async def end_families(user_id: str) -> int:
+        """The other half of "log out all devices": every refresh family of the user."""
+        return 0 if refresh is None else await refresh.revoke_user(user_id)
+
+    if access is not None and refresh is not None:
+
+        async def authenticate_tokens(request: Request, fields: dict[str, str]) -> tuple[str, str]:
+            _refuse_cross_site(auth, request)
+            return await authenticate(request, fields)
+
+        router.include_router(tokens_router(access, refresh, authenticate_tokens))
 
     async def check_password_attempt(request: Request, session: SessionRecord) -> None:
         """Signed-in password checks (reauth, password change) count like logins do."""
@@ -95,26 +134,10 @@ def accounts_router(
     async def do_login(request: Request) -> Any:
         fields, is_form = await read_fields(request)
         _refuse_cross_site(auth, request)
-        username, password = fields.get("username", ""), fields.get("password", "")
-        client_ip = request_session(request).client_ip or ""
-        if counters is not None and login_limit is not None:
-            subject = ("login-user", username_key(username))
-            await _limit(counters, login_limit, sessions.events, client_ip, subject)
-        user = await users.find_user(username) if username else None
-        # Unknown users are checked against a dummy hash: same answer, same time.
-        if not await hasher.verify(user.password_hash if user else None, password) or not user:
-            sessions.events.emit(
-                "login.failed",
-                user_id=user.id if user else None,
-                ip=client_ip or None,
-                reason="invalid_credentials",
-            )
-            raise AuthHTTPError(401, "invalid_credentials", "wrong username or password")
-        if hasher.needs_rehash(user.password_hash):
-            await users.set_password_hash(user.id, await hasher.hash(password), time.time())
+        user_id, username = await authenticate(request, fields)
         response = _reply(is_form, {})
-        await login(request, response, user.id, data={"username": user.username})
-        body = {"user": _user_json(user.id, user.username), "csrf_token": _csrf(request)}
+        await login(request, response, user_id, data={"username": username})
+        body = {"user": _user_json(user_id, username), "csrf_token": _csrf(request)}
         return _finish(response, is_form, body)
 
     @router.post("/auth/logout")
@@ -134,6 +157,7 @@ def accounts_router(
         is_form = _is_form(request)
         keep = session.handle if keep_current else None
         revoked = await sessions.revoke_all(session.user_id, keep_handle=keep)
+        await end_families(session.user_id)
         response = _reply(is_form, {})
         if not keep_current:
             response.headers.append("set-cookie", auth.clearing_cookie())
@@ -182,6 +206,7 @@ def accounts_router(
             raise AuthHTTPError(422, exc.code, str(exc)) from None
         await users.set_password_hash(user.id, new_hash, time.time())
         revoked = await sessions.revoke_all(user.id, keep_handle=session.handle)
+        await end_families(user.id)
         response = _reply(is_form, {})
         state = request_session(request)
         rotated = await sessions.rotate(state.token, reauthenticated=True)
@@ -212,50 +237,15 @@ def accounts_router(
         return _finish(response, is_form, {"ok": True, "csrf_token": _csrf(request)})
 
     @router.get("/api/me")
-    async def me(session: SessionRecord = Depends(deps.required)) -> Any:
+    async def me(request: Request, session: SessionRecord | None = Depends(deps.optional)) -> Any:
+        claims = bearer_claims(request, access) if access is not None else None
+        if claims is not None:
+            return _user_json(claims.subject, str(claims.claims.get("name", "")))
+        if session is None:
+            raise AuthHTTPError(401, "not_authenticated", "sign in first")
         return _user_json(session.user_id, str(session.data.get("username", "")))
 
     return router
-
-
-async def read_fields(request: Request) -> tuple[dict[str, str], bool]:
-    """The body's string fields, from JSON or an HTML form; and whether it was a form.
-
-    Bounded to ``MAX_BODY`` bytes (413), JSON must be an object of strings (422),
-    other content types are refused (415).
-    """
-    content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    if content_type not in ("application/json", _FORM):
-        raise AuthHTTPError(415, "unsupported_media_type", "send JSON or an HTML form")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY:
-            raise AuthHTTPError(413, "body_too_large", f"bodies are limited to {MAX_BODY} bytes")
-    if content_type == _FORM:
-        try:
-            form = parse_qs(body.decode("utf-8"), max_num_fields=50, strict_parsing=False)
-        except (UnicodeDecodeError, ValueError):
-            raise AuthHTTPError(400, "malformed_body", "the form is not valid UTF-8") from None
-        return {k: v[0] for k, v in form.items()}, True
-    try:
-        doc = json.loads(body)
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        raise AuthHTTPError(400, "malformed_json", "the body is not valid JSON") from None
-    if not isinstance(doc, dict) or not all(_text(v) for v in doc.values()):
-        raise AuthHTTPError(422, "invalid_input", "send a JSON object of Unicode string fields")
-    return doc, False
-
-
-def _text(value: object) -> bool:
-    """A string every store can keep (JSON's \\ud800 escapes make lone surrogates)."""
-    if not isinstance(value, str):
-        return False
-    try:
-        value.encode()
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 async def _limit(

@@ -195,6 +195,13 @@ def sweep(store_url: str) -> None:
     "By default none is, and the client IP is the socket's peer.",
 )
 @click.option(
+    "--signing-key-file",
+    default="revocable-signing.pem",
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="Ed25519 key (PKCS#8 PEM) that signs access tokens; created (mode 0600) if missing.",
+)
+@click.option(
     "--public-origin",
     help="The origin browsers use, like https://app.example, when a TLS proxy sits in "
     "front (CSRF checks compare Origin with it).",
@@ -207,11 +214,12 @@ def serve(
     insecure_cookies: bool,
     login_rate_limit: str,
     trusted_proxies: tuple[str, ...],
+    signing_key_file: str,
     public_origin: str | None,
 ) -> None:
     """Run the reference server: sign-up, sign-in, your sessions, log out everywhere."""
     from revocable.core.ratelimit import RateLimit
-    from revocable.server.run import load_or_create_keys, run_server
+    from revocable.server.run import load_or_create_keys, load_or_create_signing_key, run_server
 
     try:
         login_limit = RateLimit.parse(login_rate_limit)
@@ -219,8 +227,9 @@ def serve(
         _fail(str(exc), 2)
     try:
         keys = load_or_create_keys(secrets_file)
+        signing_key = load_or_create_signing_key(signing_key_file)
     except (OSError, ValueError) as exc:
-        _fail(f"cannot use secrets file {secrets_file!r}: {exc}", 2)
+        _fail(f"cannot use the key files: {exc}", 2)
     if insecure_cookies:
         click.echo(
             "revocable: WARNING: --insecure-cookies: cookies lose Secure and __Host-. "
@@ -238,6 +247,7 @@ def serve(
                 login_limit=login_limit,
                 trusted_proxies=trusted_proxies,
                 public_origin=public_origin,
+                signing_key=signing_key,
             )
         )
     except (ConfigurationError, InvalidInput) as exc:

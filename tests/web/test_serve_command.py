@@ -42,6 +42,8 @@ def test_serve_runs_on_sqlite_and_stops_gracefully(tmp_path: Path) -> None:
         login = httpx.post(base + "/auth/login", json=body)
         assert login.status_code == 200
         assert "__Host-session=" in login.headers["set-cookie"]
+        jwks = httpx.get(base + "/.well-known/jwks.json").json()
+        assert [key["alg"] for key in jwks["keys"]] == ["EdDSA"]
     finally:
         process.send_signal(signal.SIGTERM)
         output = process.communicate(timeout=20)[0].decode()
@@ -53,8 +55,8 @@ def test_serve_runs_on_sqlite_and_stops_gracefully(tmp_path: Path) -> None:
     assert '"path": "/auth/login", "status": 200' in output  # revocable's access log
     assert "correct horse" not in output
     assert (tmp_path / "revocable.db").exists()
-    key_mode = stat.S_IMODE(os.stat(tmp_path / "revocable-secrets.key").st_mode)
-    assert key_mode == 0o600
+    for key_file in ("revocable-secrets.key", "revocable-signing.pem"):
+        assert stat.S_IMODE(os.stat(tmp_path / key_file).st_mode) == 0o600
 
 
 def test_serve_with_a_bad_store_url_is_one_line_exit_2(tmp_path: Path) -> None:

@@ -8,13 +8,16 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from revocable.access import AccessTokenPolicy, AccessTokens
 from revocable.accounts import DEFAULT_LOGIN_LIMIT, accounts_router
 from revocable.config import SessionPolicy, WebPolicy
 from revocable.core.cookies import CookiePolicy
 from revocable.core.ratelimit import RateLimit
 from revocable.events import SecurityEvents
 from revocable.fastapi import install_error_handlers
+from revocable.keys import KeyRing
 from revocable.passwords import PasswordHasher
+from revocable.refresh import RefreshPolicy, RefreshTokens
 from revocable.server.access import AccessLog
 from revocable.server.pages import pages_router
 from revocable.sessions import SessionManager
@@ -51,6 +54,9 @@ def create_app(
     login_limit: RateLimit | None = DEFAULT_LOGIN_LIMIT,
     trusted_proxies: Sequence[str] = (),
     public_origin: str | None = None,
+    signing_keys: KeyRing | None = None,
+    refresh_key: bytes | None = None,
+    refresh_policy: RefreshPolicy | None = None,
 ) -> FastAPI:
     """The reference app over an open ``store``."""
     if insecure_cookies:
@@ -70,8 +76,21 @@ def create_app(
     app.add_middleware(SecurityHeaders)
     app.add_middleware(AccessLog)  # outermost: it sees every answer, 503s and 403s included
     install_error_handlers(app, form_redirect="/")
+    access = refresh = None
+    if signing_keys is not None and refresh_key is not None:
+        issuer = public_origin or "revocable"
+        access = AccessTokens(signing_keys, AccessTokenPolicy(issuer=issuer, audience=issuer))
+        refresh = RefreshTokens(
+            store, refresh_key, refresh_policy or RefreshPolicy(), events=auth.sessions.events
+        )
     accounts = accounts_router(
-        auth, store, hasher or PasswordHasher(), counters=store, login_limit=login_limit
+        auth,
+        store,
+        hasher or PasswordHasher(),
+        counters=store,
+        login_limit=login_limit,
+        access=access,
+        refresh=refresh,
     )
     app.include_router(accounts)
     app.include_router(pages_router(auth))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import os
 import secrets
@@ -12,10 +14,11 @@ import uvicorn
 
 from revocable.accounts import DEFAULT_LOGIN_LIMIT
 from revocable.core.ratelimit import RateLimit
+from revocable.keys import KeyRing, SigningKey
 from revocable.server.app import create_app
 from revocable.stores.url import open_store
 
-__all__ = ["load_or_create_keys", "run_server"]
+__all__ = ["load_or_create_keys", "load_or_create_signing_key", "refresh_key_from", "run_server"]
 
 
 def load_or_create_keys(path: str | Path) -> list[bytes]:
@@ -38,6 +41,24 @@ def load_or_create_keys(path: str | Path) -> list[bytes]:
     return keys
 
 
+def load_or_create_signing_key(path: str | Path) -> SigningKey:
+    """The Ed25519 signing key in ``path`` (PKCS#8 PEM), generating it (mode 0600) if missing."""
+    path = Path(path)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return SigningKey.from_pem(path.read_bytes())
+    key = SigningKey.generate("EdDSA")
+    with os.fdopen(fd, "wb") as out:
+        out.write(key.to_pem())
+    return key
+
+
+def refresh_key_from(csrf_keys: list[bytes]) -> bytes:
+    """The refresh-successor key, derived from the newest server key for its own purpose."""
+    return hmac.new(csrf_keys[-1], b"revocable.refresh-key", hashlib.sha256).digest()
+
+
 async def run_server(
     store_url: str,
     keys: list[bytes],
@@ -48,6 +69,7 @@ async def run_server(
     login_limit: RateLimit | None = DEFAULT_LOGIN_LIMIT,
     trusted_proxies: Sequence[str] = (),
     public_origin: str | None = None,
+    signing_key: SigningKey | None = None,
 ) -> None:
     """Open the store, serve until SIGINT/SIGTERM (uvicorn drains requests), close the store."""
     _log_to_stderr()
@@ -60,6 +82,8 @@ async def run_server(
             login_limit=login_limit,
             trusted_proxies=trusted_proxies,
             public_origin=public_origin,
+            signing_keys=None if signing_key is None else KeyRing([signing_key]),
+            refresh_key=refresh_key_from(keys),
         )
         config = uvicorn.Config(
             app,
