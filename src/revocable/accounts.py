@@ -86,9 +86,12 @@ def accounts_router(
             await users.set_password_hash(user.id, await hasher.hash(password), time.time())
         return user.id, user.username
 
-    async def end_families(user_id: str) -> int:
-        """The other half of "log out all devices": every refresh family of the user."""
-        return 0 if refresh is None else await refresh.revoke_user(user_id)
+    async def end_tokens(user_id: str) -> None:
+        """The token half of "log out all devices": every refresh family of the user, and a
+        "not before" that refuses their outstanding access tokens where it is checked."""
+        await users.set_not_before(user_id, time.time())
+        if refresh is not None:
+            await refresh.revoke_user(user_id)
 
     if access is not None and refresh is not None:
 
@@ -157,7 +160,7 @@ def accounts_router(
         is_form = _is_form(request)
         keep = session.handle if keep_current else None
         revoked = await sessions.revoke_all(session.user_id, keep_handle=keep)
-        await end_families(session.user_id)
+        await end_tokens(session.user_id)
         response = _reply(is_form, {})
         if not keep_current:
             response.headers.append("set-cookie", auth.clearing_cookie())
@@ -206,7 +209,7 @@ def accounts_router(
             raise AuthHTTPError(422, exc.code, str(exc)) from None
         await users.set_password_hash(user.id, new_hash, time.time())
         revoked = await sessions.revoke_all(user.id, keep_handle=session.handle)
-        await end_families(user.id)
+        await end_tokens(user.id)
         response = _reply(is_form, {})
         state = request_session(request)
         rotated = await sessions.rotate(state.token, reauthenticated=True)
@@ -240,6 +243,10 @@ def accounts_router(
     async def me(request: Request, session: SessionRecord | None = Depends(deps.optional)) -> Any:
         claims = bearer_claims(request, access) if access is not None else None
         if claims is not None:
+            user = await users.get_user(claims.subject)
+            # Whole seconds: iat is an integer NumericDate.
+            if user is None or claims.issued_at < int(user.not_before):
+                raise AuthHTTPError(401, "invalid_token", "access token refused (revoked)")
             return _user_json(claims.subject, str(claims.claims.get("name", "")))
         if session is None:
             raise AuthHTTPError(401, "not_authenticated", "sign in first")

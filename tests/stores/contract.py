@@ -546,3 +546,17 @@ class StoreContract:
         with pytest.raises(InvalidRefreshToken):
             await refresh.rotate(b.token)
         assert await refresh.list_families(user) == []
+
+    async def test_not_before_is_kept_per_user(self, sessions: SessionManager) -> None:
+        """A user's "not before" is stored and read back; unknown users change nothing."""
+        store = users_of(sessions)
+        user = new_user(f"nbf-{uuid.uuid4().hex[:8]}", "h", 1.0)
+        await store.insert_user(user)
+        fresh = await store.get_user(user.id)
+        assert fresh is not None
+        assert fresh.not_before == 0.0
+        assert await store.set_not_before(user.id, 1234.5) is True
+        updated = await store.find_user(user.username)
+        assert updated is not None
+        assert updated.not_before == 1234.5
+        assert await store.set_not_before("no-such-id", 1.0) is False

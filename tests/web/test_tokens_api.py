@@ -131,3 +131,21 @@ async def test_wrong_password_and_cookie_transport(client: httpx.AsyncClient, na
         "/auth/token", json={"username": name, "password": PASSWORD, "token_transport": "cookie"}
     )
     assert (cookie.status_code, cookie.json()["error"]) == (422, "unsupported_transport")
+
+
+async def test_log_out_all_devices_refuses_outstanding_access_tokens(
+    client: httpx.AsyncClient, name: str
+) -> None:
+    """After "log out all devices", access tokens issued before it fail on /api/me."""
+    before = await tokens(client, name)
+    assert (await client.get("/api/me", headers=bearer(before["access_token"]))).status_code == 200
+    await asyncio.sleep(1.05)  # iat has whole-second resolution
+    login = await client.post("/auth/login", json={"username": name, "password": PASSWORD})
+    cookie = login.headers["set-cookie"].split(";")[0]
+    headers = {"cookie": cookie, "x-csrf-token": login.json()["csrf_token"]}
+    assert (await client.post("/auth/logout-all", headers=headers)).status_code == 200
+    refused = await client.get("/api/me", headers=bearer(before["access_token"]))
+    assert (refused.status_code, refused.json()["error"]) == (401, "invalid_token")
+    await asyncio.sleep(1.05)
+    after = await tokens(client, name)
+    assert (await client.get("/api/me", headers=bearer(after["access_token"]))).status_code == 200

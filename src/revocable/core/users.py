@@ -31,6 +31,8 @@ class UserRecord:
     password_hash: str = ""
     created_at: float = 0.0
     password_changed_at: float = 0.0
+    not_before: float = 0.0
+    """Access tokens issued before this moment are revoked ("log out all devices")."""
 
     def __repr__(self) -> str:  # the hash stays out of logs and tracebacks
         return f"UserRecord(id={self.id!r}, username={self.username!r})"

@@ -99,6 +99,9 @@ class UserStore(Protocol):
     async def set_password_hash(self, user_id: str, password_hash: str, changed_at: float) -> bool:
         """Replace a user's password hash; False if there is no such user."""
 
+    async def set_not_before(self, user_id: str, when: float) -> bool:
+        """Revoke the user's access tokens issued before ``when``; False if no such user."""
+
 
 class CounterStore(Protocol):
     """Fixed-window counters, for rate limits kept where the sessions are."""

@@ -119,6 +119,13 @@ class MemoryStore:
         )
         return True
 
+    async def set_not_before(self, user_id: str, when: float) -> bool:
+        user = self._users.get(user_id)
+        if user is None:
+            return False
+        self._users[user_id] = replace(user, not_before=when)
+        return True
+
     async def hit(self, key: str, window: float, now: float) -> int:
         start = now - now % window
         if len(self._counters) > 10_000:  # drop finished windows now and then

@@ -100,10 +100,11 @@ _DELETE_USER_FAMILIES = f"DELETE FROM {FAMILIES_TABLE} WHERE user_id = $1"  # no
 _SWEEP_FAMILIES = f"DELETE FROM {FAMILIES_TABLE} WHERE expires_at <= $1"  # noqa: S608
 _USER_COLS = ", ".join(USER_COLUMNS)
 _INSERT_USER = (
-    f"INSERT INTO {USERS_TABLE} ({_USER_COLS}) VALUES ($1, $2, $3, $4, $5, $6) "  # noqa: S608
+    f"INSERT INTO {USERS_TABLE} ({_USER_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7) "  # noqa: S608
     "ON CONFLICT (username_key) DO NOTHING"
 )
 _GET_USER = f"SELECT {_USER_COLS} FROM {USERS_TABLE} WHERE id = $1"  # noqa: S608
+_SET_NOT_BEFORE = f"UPDATE {USERS_TABLE} SET not_before = $1 WHERE id = $2"  # noqa: S608
 _FIND_USER = f"SELECT {_USER_COLS} FROM {USERS_TABLE} WHERE username_key = $1"  # noqa: S608
 _SET_PASSWORD = (
     f"UPDATE {USERS_TABLE} SET password_hash = $1, password_changed_at = $2 "  # noqa: S608
@@ -164,6 +165,7 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
         f"CREATE INDEX {FAMILIES_TABLE}_user ON {FAMILIES_TABLE} (user_id)",
         f"CREATE INDEX {FAMILIES_TABLE}_expires ON {FAMILIES_TABLE} (expires_at)",
     ),
+    5: (f"ALTER TABLE {USERS_TABLE} ADD COLUMN not_before double precision NOT NULL DEFAULT 0",),
 }
 
 # Failures that mean "the server is not there (now)", as opposed to a refused statement.
@@ -423,6 +425,9 @@ class PostgresStore:
 
     async def set_password_hash(self, user_id: str, password_hash: str, changed_at: float) -> bool:
         return await self._execute(_SET_PASSWORD, password_hash, changed_at, user_id) == 1
+
+    async def set_not_before(self, user_id: str, when: float) -> bool:
+        return await self._execute(_SET_NOT_BEFORE, when, user_id) == 1
 
     async def insert_family(self, family: RefreshFamily) -> None:
         await self._execute(_INSERT_FAMILY, *family_values(family))

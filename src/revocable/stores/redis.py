@@ -140,6 +140,13 @@ redis.call('HSET', KEYS[1], 'hash', ARGV[1], 'changed', ARGV[2])
 return 1
 """
 
+# KEYS: user hash. ARGV: not-before time.
+_SET_NOT_BEFORE = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'nbf', ARGV[1])
+return 1
+"""
+
 # Refresh families: {ns}:{route}:f:{family_id} is a hash, {ns}:{route}:uf:{user_id} the set
 # of a user's family ids; the route comes from the family id, so both share a slot.
 # KEYS: family, user set. ARGV: the 8 fields, expiry ms, family id.
@@ -232,6 +239,7 @@ class RedisStore:
         self._insert_user = client.register_script(_INSERT_USER)
         self._find_user = client.register_script(_FIND_USER)
         self._set_password = client.register_script(_SET_USER_HASH)
+        self._set_not_before = client.register_script(_SET_NOT_BEFORE)
         self._insert_family = client.register_script(_INSERT_FAMILY)
         self._swap_family = client.register_script(_SWAP_FAMILY)
         self._delete_family = client.register_script(_DELETE_FAMILY)
@@ -434,6 +442,10 @@ class RedisStore:
     def _families_key(self, user_id: str) -> str:
         return f"{self._prefix(route_for(user_id))}uf:{user_id}"
 
+    async def set_not_before(self, user_id: str, when: float) -> bool:
+        keys, args = [self._user_key(user_id)], [repr(when)]
+        return bool(await self._guard(lambda: self._set_not_before(keys, args)))
+
     async def insert_family(self, family: RefreshFamily) -> None:
         keys = [self._family_key(family.family_id), self._families_key(family.user_id)]
         args = [*_family_fields(family), str(_ms(family.expires_at)), family.family_id]
@@ -514,6 +526,7 @@ def _user(user_id: str, fields: dict[Any, Any]) -> UserRecord:
             password_hash=values["hash"],
             created_at=float(values["created"]),
             password_changed_at=float(values["changed"]),
+            not_before=float(values.get("nbf", 0.0)),
         )
     except (KeyError, ValueError) as exc:
         raise StoreCorrupted(f"undecodable user record: {exc!r}", store="redis") from None

@@ -50,9 +50,10 @@ USER_COLUMNS = (
     "password_hash",
     "created_at",
     "password_changed_at",
+    "not_before",
 )
 _NO_DATA: Mapping[str, Any] = MappingProxyType({})
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 COLUMNS = (
     "handle",
     "user_id",
@@ -117,6 +118,7 @@ def user_values(user: UserRecord) -> tuple[Any, ...]:
         user.password_hash,
         user.created_at,
         user.password_changed_at,
+        user.not_before,
     )
 
 
@@ -128,6 +130,7 @@ def row_to_user(row: Sequence[Any]) -> UserRecord:
         password_hash=row[3],
         created_at=float(row[4]),
         password_changed_at=float(row[5]),
+        not_before=float(row[6]),
     )
 
 

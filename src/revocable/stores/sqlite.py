@@ -91,10 +91,11 @@ _DELETE_USER_FAMILIES = f"DELETE FROM {FAMILIES_TABLE} WHERE user_id = ?"  # noq
 _SWEEP_FAMILIES = f"DELETE FROM {FAMILIES_TABLE} WHERE expires_at <= ?"  # noqa: S608
 _USER_COLS = ", ".join(USER_COLUMNS)
 _INSERT_USER = (
-    f"INSERT INTO {USERS_TABLE} ({_USER_COLS}) VALUES (?, ?, ?, ?, ?, ?) "  # noqa: S608
+    f"INSERT INTO {USERS_TABLE} ({_USER_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?) "  # noqa: S608
     "ON CONFLICT (username_key) DO NOTHING"
 )
 _GET_USER = f"SELECT {_USER_COLS} FROM {USERS_TABLE} WHERE id = ?"  # noqa: S608
+_SET_NOT_BEFORE = f"UPDATE {USERS_TABLE} SET not_before = ? WHERE id = ?"  # noqa: S608
 _FIND_USER = f"SELECT {_USER_COLS} FROM {USERS_TABLE} WHERE username_key = ?"  # noqa: S608
 _SET_PASSWORD = f"UPDATE {USERS_TABLE} SET password_hash = ?, password_changed_at = ? WHERE id = ?"  # noqa: S608
 
@@ -151,6 +152,7 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
         f"CREATE INDEX {FAMILIES_TABLE}_user ON {FAMILIES_TABLE} (user_id)",
         f"CREATE INDEX {FAMILIES_TABLE}_expires ON {FAMILIES_TABLE} (expires_at)",
     ),
+    5: (f"ALTER TABLE {USERS_TABLE} ADD COLUMN not_before REAL NOT NULL DEFAULT 0",),
 }
 
 
@@ -293,6 +295,9 @@ class SQLiteStore:
 
     async def set_password_hash(self, user_id: str, password_hash: str, changed_at: float) -> bool:
         return await self._write(_SET_PASSWORD, (password_hash, changed_at, user_id)) == 1
+
+    async def set_not_before(self, user_id: str, when: float) -> bool:
+        return await self._write(_SET_NOT_BEFORE, (when, user_id)) == 1
 
     async def insert_family(self, family: RefreshFamily) -> None:
         await self._write(_INSERT_FAMILY, family_values(family))
