@@ -10,6 +10,7 @@ from typing import Any
 
 import jwt
 import pytest
+from cryptography.hazmat.primitives import serialization
 
 from revocable import ConfigurationError, InvalidAccessToken
 from revocable.access import AccessTokenPolicy, AccessTokens
@@ -44,6 +45,11 @@ def _clock() -> ManualClock:
 def _tokens(request: pytest.FixtureRequest, clock: ManualClock) -> AccessTokens:
     key = SigningKey.generate(request.param)
     return AccessTokens(KeyRing([key]), POLICY, clock=clock)
+
+
+def valid_claims(now: float) -> dict[str, Any]:
+    """Claims a token of POLICY could carry at ``now``."""
+    return {"sub": "u", "iss": POLICY.issuer, "aud": "api", "iat": now, "exp": now + 60, "jti": "j"}
 
 
 def reason(tokens: AccessTokens, token: object) -> str:
@@ -123,21 +129,10 @@ def test_algorithm_confusion_and_none_are_refused(clock: ManualClock) -> None:
     """HS256 signed with an EdDSA key's public bytes, or alg none, never verify."""
     key = SigningKey.generate("ES256")
     tokens = AccessTokens(KeyRing([key]), POLICY, clock=clock)
-    claims = {
-        "sub": "u",
-        "iss": POLICY.issuer,
-        "aud": "api",
-        "iat": clock(),
-        "exp": clock() + 60,
-        "jti": "j",
-    }
+    claims = valid_claims(clock())
     public_pem = key.verification_key().public_bytes(
-        encoding=__import__(
-            "cryptography.hazmat.primitives.serialization", fromlist=["x"]
-        ).Encoding.PEM,
-        format=__import__(
-            "cryptography.hazmat.primitives.serialization", fromlist=["x"]
-        ).PublicFormat.SubjectPublicKeyInfo,
+        encoding=serialization.Encoding.PEM,
+        format=serialization.PublicFormat.SubjectPublicKeyInfo,
     )
     confused = forge({"alg": "HS256", "kid": key.kid, "typ": "at+jwt"}, claims, public_pem, "HS256")
     assert reason(tokens, confused) == "unsupported"
@@ -166,14 +161,7 @@ def test_hostile_headers_and_claim_types(
     """Key-fetching headers, crit, a wrong typ and mistyped claims are refused before PyJWT."""
     key = SigningKey.generate()
     tokens = AccessTokens(KeyRing([key]), POLICY, clock=clock)
-    claims = {
-        "sub": "u",
-        "iss": POLICY.issuer,
-        "aud": "api",
-        "iat": clock(),
-        "exp": clock() + 60,
-        "jti": "j",
-    }
+    claims = valid_claims(clock())
     header = {"alg": "EdDSA", "kid": key.kid, "typ": "at+jwt", **header_extra}
     assert (
         reason(tokens, forge(header, {**claims, **claims_extra}, key.private, "EdDSA")) == expected

@@ -13,7 +13,7 @@ import base64
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import cast
+from typing import Any, cast
 
 import pytest
 
@@ -29,6 +29,21 @@ DumpBackend = Callable[[SessionStore, str], Awaitable[bytes]]
 MakeManager = Callable[..., Awaitable[SessionManager]]
 
 SHORT = SessionPolicy(absolute_lifetime=1.0, touch_interval=0.0)
+
+
+async def dump_redis(client: Any, namespace: str) -> bytes:
+    """Every key under ``namespace`` and its value, whatever its type, as bytes."""
+    out = []
+    async for key in client.scan_iter(match=f"{namespace}:*"):
+        kind = await client.type(key)
+        if kind == b"string":
+            value: object = await client.get(key)
+        elif kind == b"set":
+            value = await client.smembers(key)
+        else:
+            value = await client.hgetall(key)
+        out.append(key + b"=" + repr(value).encode())
+    return b"\n".join(out)
 
 
 def users_of(manager: SessionManager) -> UserStore:

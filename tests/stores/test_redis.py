@@ -17,7 +17,7 @@ from revocable.stores.base import SessionStore
 from revocable.stores.redis import RedisStore
 from tests.servers import PrivateRedis
 from tests.services import REDIS_URL, require
-from tests.stores.contract import DumpBackend, OpenStore, StoreContract
+from tests.stores.contract import DumpBackend, OpenStore, StoreContract, dump_redis
 
 
 class TestRedisStore(StoreContract):
@@ -45,19 +45,10 @@ class TestRedisStore(StoreContract):
     def _dump_backend(self, namespace: str) -> DumpBackend:
         async def dump(store: SessionStore, user: str) -> bytes:
             client = Redis.from_url(REDIS_URL)
-            out = []
-            async for key in client.scan_iter(match=f"{namespace}:*"):
-                kind = await client.type(key)
-                value: object = await (
-                    client.get(key)
-                    if kind == b"string"
-                    else client.smembers(key)
-                    if kind == b"set"
-                    else client.hgetall(key)
-                )
-                out.append(key + b"=" + repr(value).encode())
-            await client.aclose()
-            return b"\n".join(out)
+            try:
+                return await dump_redis(client, namespace)
+            finally:
+                await client.aclose()
 
         return dump
 

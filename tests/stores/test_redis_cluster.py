@@ -22,7 +22,7 @@ from redis.asyncio.cluster import RedisCluster
 from revocable import SessionManager, open_store
 from revocable.stores.base import SessionStore
 from revocable.stores.redis import RedisStore
-from tests.stores.contract import DumpBackend, OpenStore, StoreContract
+from tests.stores.contract import DumpBackend, OpenStore, StoreContract, dump_redis
 
 
 def _free_port() -> int:
@@ -138,19 +138,7 @@ class TestRedisClusterStore(StoreContract):
     def _dump_backend(self, namespace: str) -> DumpBackend:
         async def dump(store: SessionStore, user: str) -> bytes:
             assert isinstance(store, RedisStore)
-            client = store.client
-            out = []
-            async for key in client.scan_iter(match=f"{namespace}:*"):
-                kind = await client.type(key)
-                value: object = await (
-                    client.get(key)
-                    if kind == b"string"
-                    else client.smembers(key)
-                    if kind == b"set"
-                    else client.hgetall(key)
-                )
-                out.append(key + b"=" + repr(value).encode())
-            return b"\n".join(out)
+            return await dump_redis(store.client, namespace)
 
         return dump
 
