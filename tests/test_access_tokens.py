@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives import serialization
 
 from revocable import ConfigurationError, InvalidAccessToken
 from revocable.access import AccessTokenPolicy, AccessTokens
+from revocable.jwtverify import verify_claims
 from revocable.keys import Algorithm, KeyRing, SigningKey
 from revocable.testing import ManualClock
 
@@ -236,3 +237,131 @@ def test_unsupported_algorithms_and_weak_secrets() -> None:
         SigningKey.generate(bad)
     with pytest.raises(ConfigurationError):
         SigningKey.from_secret(b"short")
+
+
+# --------------------------------------------------------------------------- the verified cache
+
+
+@pytest.fixture(name="signature_checks")
+def _signature_checks(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Counts the full verifications (signature and claims) access.verify runs."""
+    calls: list[str] = []
+
+    def counting(token: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        calls.append(token)
+        return verify_claims(token, *args, **kwargs)
+
+    monkeypatch.setattr("revocable.access.verify_claims", counting)
+    return calls
+
+
+def test_a_token_seen_again_is_not_verified_again(
+    tokens: AccessTokens, signature_checks: list[str]
+) -> None:
+    """The second verify of the same token answers the same claims without a signature check."""
+    token = tokens.mint("u", family_id="f")
+    first = tokens.verify(token)
+    assert tokens.verify(token) == first
+    assert signature_checks == [token]
+    assert tokens.verify(tokens.mint("u")).subject == "u"
+    assert len(signature_checks) == 2
+
+
+def test_a_cached_token_still_expires_by_the_injected_clock(
+    tokens: AccessTokens, clock: ManualClock, signature_checks: list[str]
+) -> None:
+    """A cached token is refused at exp plus the leeway, exactly like an uncached one."""
+    token = tokens.mint("u")
+    tokens.verify(token)
+    clock.advance(600 + 29)
+    assert tokens.verify(token).subject == "u"
+    assert len(signature_checks) == 1
+    clock.advance(1)
+    assert reason(tokens, token) == "expired"
+    assert reason(tokens, token) == "expired"
+
+
+def test_not_before_still_refuses_a_cached_token(tokens: AccessTokens, clock: ManualClock) -> None:
+    """'Log out all devices' refuses a token verified (and cached) a moment before."""
+    token = tokens.mint("u")
+    assert tokens.verify(token, not_before=clock() - 1).subject == "u"
+    clock.advance(5)
+    with pytest.raises(InvalidAccessToken, match="revoked"):
+        tokens.verify(token, not_before=clock())
+
+
+def test_a_cached_token_dies_with_its_key(clock: ManualClock) -> None:
+    """Once its key leaves the ring, a cached token is refused as unknown_key."""
+    old, new = SigningKey.generate(), SigningKey.generate()
+    tokens = AccessTokens(KeyRing([old]), POLICY, clock=clock)
+    token = tokens.mint("u")
+    tokens.verify(token)
+    tokens.keys = tokens.keys.rotated(new)
+    assert tokens.verify(token).subject == "u"
+    tokens.keys = KeyRing([new])
+    assert reason(tokens, token) == "unknown_key"
+
+
+def test_a_policy_change_drops_cached_tokens(tokens: AccessTokens, clock: ManualClock) -> None:
+    """A token cached under one audience is refused once the policy names another."""
+    token = tokens.mint("u")
+    tokens.verify(token)
+    tokens.policy = AccessTokenPolicy(issuer=POLICY.issuer, audience="other")
+    assert reason(tokens, token) == "wrong_audience"
+
+
+def test_refusals_are_not_cached_and_do_not_evict(
+    clock: ManualClock, signature_checks: list[str]
+) -> None:
+    """Bad signatures, revoked and expired tokens leave the cache, even a one-entry one, alone."""
+    key = SigningKey.generate()
+    tokens = AccessTokens(KeyRing([key]), POLICY, clock=clock, cache_size=1)
+    good = tokens.mint("u")
+    tokens.verify(good)
+    for i in range(20):
+        forged = forge(
+            {"alg": "EdDSA", "kid": key.kid, "typ": "at+jwt"},
+            {**valid_claims(clock()), "jti": str(i)},
+            SigningKey.generate().private,
+            "EdDSA",
+        )
+        assert reason(tokens, forged) == "bad_signature"
+    clock.advance(10)
+    revoked = tokens.mint("u")
+    clock.advance(10)
+    with pytest.raises(InvalidAccessToken, match="revoked"):
+        tokens.verify(revoked, not_before=clock())
+    checks = len(signature_checks)
+    assert tokens.verify(good).subject == "u"
+    assert len(signature_checks) == checks  # still cached
+    with pytest.raises(InvalidAccessToken, match="revoked"):
+        tokens.verify(revoked, not_before=clock())
+    assert len(signature_checks) == checks + 1  # verified again: never cached
+
+
+def test_the_cache_is_bounded_and_can_be_disabled(
+    clock: ManualClock, signature_checks: list[str]
+) -> None:
+    """Past cache_size the least recently used token is verified again; 0 caches nothing."""
+    tokens = AccessTokens(KeyRing([SigningKey.generate()]), POLICY, clock=clock, cache_size=2)
+    a, b, c = (tokens.mint("u") for _ in range(3))
+    for token in (a, b, c):
+        tokens.verify(token)
+    signature_checks.clear()
+    tokens.verify(c)
+    tokens.verify(b)
+    assert signature_checks == []
+    tokens.verify(a)
+    assert signature_checks == [a]
+    uncached = AccessTokens(tokens.keys, POLICY, clock=clock, cache_size=0)
+    signature_checks.clear()
+    uncached.verify(a)
+    uncached.verify(a)
+    assert signature_checks == [a, a]
+
+
+def test_cached_claims_are_read_only(tokens: AccessTokens) -> None:
+    """Every hit shares one claims object, so no caller can change it for the others."""
+    claims = tokens.verify(tokens.mint("u")).claims
+    with pytest.raises(TypeError):
+        claims["sub"] = "admin"  # type: ignore[index]
