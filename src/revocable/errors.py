@@ -8,6 +8,7 @@ The same codes appear in HTTP error bodies and in the auditor's findings::
     ├── InvalidInput (ValueError)       invalid_input
     │   └── MalformedToken              malformed_token
     ├── InvalidAccessToken              invalid_token   (``reason`` says why)
+    ├── KeySourceUnavailable            key_source_unavailable
     └── StoreError                      store_error
         ├── StoreUnavailable            store_unavailable
         └── StoreCorrupted              store_corrupted
@@ -26,6 +27,7 @@ __all__ = [
     "InvalidAccessToken",
     "InvalidInput",
     "InvalidStoreURL",
+    "KeySourceUnavailable",
     "MalformedToken",
     "RevocableError",
     "StoreCorrupted",
@@ -85,6 +87,20 @@ class InvalidAccessToken(RevocableError):
     def __init__(self, reason: str, detail: str) -> None:
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
+
+
+class KeySourceUnavailable(RevocableError):
+    """Verification keys could not be had (a JWKS endpoint down, too slow, or not a JWKS).
+
+    Nothing may be treated as authenticated: the web layer answers 503.
+    ``retry_after`` is how many seconds until the next fetch will be tried.
+    """
+
+    code = "key_source_unavailable"
+
+    def __init__(self, message: str, *, retry_after: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class StoreError(RevocableError):
