@@ -28,6 +28,7 @@ lint: $(VENV)/.installed  ## the style and typing gates CI enforces
 bench: $(VENV)/.installed  ## per-operation costs and ratios to the driver's own floor
 	$(PY) benchmarks/bench_sessions.py
 	$(PY) benchmarks/bench_web.py
+	$(PY) benchmarks/bench_tokens.py
 
 clean:
 	rm -rf $(VENV) reports .pytest_cache .mypy_cache .ruff_cache quickstart.db* revocable.db*
