@@ -13,26 +13,31 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
 
-from revocable.access import AccessTokens
-from revocable.core.csrf import check_origin
 from revocable.core.ratelimit import RateLimit, client_network, counter_key, retry_after
 from revocable.core.sessions import SessionRecord
 from revocable.core.users import check_password, new_user, username_key
 from revocable.errors import InvalidInput
 from revocable.events import SecurityEvents
-from revocable.fastapi import AuthHTTPError, SessionDependencies
+from revocable.fastapi import (
+    AuthHTTPError,
+    CredentialDependencies,
+    Principal,
+    SessionDependencies,
+)
 from revocable.passwords import PasswordHasher
-from revocable.refresh import RefreshTokens
-from revocable.requests import read_fields
-from revocable.starlette import login, logout, own_origin, request_session
+from revocable.requests import read_fields, refuse_cross_site
+from revocable.starlette import login, logout, request_session
 from revocable.stores.base import CounterStore, UserStore
-from revocable.tokens_api import bearer_claims, tokens_router
 from revocable.web import SessionAuth
+
+if TYPE_CHECKING:  # the token layer (PyJWT) is optional
+    from revocable.refresh import RefreshTokens
+    from revocable.tokenauth import TokenAuth
 
 __all__ = ["DEFAULT_LOGIN_LIMIT", "accounts_router"]
 
@@ -50,18 +55,21 @@ def accounts_router(
     *,
     counters: CounterStore | None = None,
     login_limit: RateLimit | None = DEFAULT_LOGIN_LIMIT,
-    access: AccessTokens | None = None,
+    tokens: TokenAuth | None = None,
     refresh: RefreshTokens | None = None,
 ) -> APIRouter:
     """The HTTP contract's account routes, over ``auth`` and ``users``.
 
     With ``counters`` (usually the same store) and a ``login_limit``, login
     attempts are limited per username and per client IP: 429 with Retry-After.
-    With ``access`` and ``refresh``, the token endpoints are mounted too,
-    ``/api/me`` accepts a Bearer access token, and "log out all devices" and
-    password changes revoke the user's refresh families with the sessions.
+    With ``tokens`` and ``refresh``, the token endpoints are mounted too (the
+    app's ``SessionMiddleware`` needs the same ``tokens``), ``/api/me``,
+    logout and "log out all devices" accept an access token (Bearer or cookie)
+    as well as the session, and "log out all devices" and password changes
+    revoke the user's refresh families with the sessions.
     """
     deps = SessionDependencies(auth)
+    principals = CredentialDependencies(auth, users=users if tokens is not None else None)
     sessions = auth.sessions
     router = APIRouter()
 
@@ -86,20 +94,28 @@ def accounts_router(
             await users.set_password_hash(user.id, await hasher.hash(password), time.time())
         return user.id, user.username
 
-    async def end_tokens(user_id: str) -> None:
-        """The token half of "log out all devices": every refresh family of the user, and a
-        "not before" that refuses their outstanding access tokens where it is checked."""
+    async def end_tokens(user_id: str, *, keep_family: str | None = None) -> None:
+        """The token half of "log out all devices": every refresh family of the user (but
+        ``keep_family``), and a "not before" that refuses their outstanding access tokens
+        where it is checked (a kept family's client refreshes to get a new one)."""
         await users.set_not_before(user_id, time.time())
-        if refresh is not None:
+        if refresh is None:
+            return
+        if keep_family is None:
             await refresh.revoke_user(user_id)
+            return
+        for family in await refresh.list_families(user_id):
+            if family.family_id != keep_family:
+                await refresh.revoke(family.family_id)
 
-    if access is not None and refresh is not None:
+    if tokens is not None and refresh is not None:
+        from revocable.tokens_api import tokens_router  # PyJWT only when tokens are on
 
         async def authenticate_tokens(request: Request, fields: dict[str, str]) -> tuple[str, str]:
-            _refuse_cross_site(auth, request)
+            refuse_cross_site(auth.policy, request)
             return await authenticate(request, fields)
 
-        router.include_router(tokens_router(access, refresh, authenticate_tokens))
+        router.include_router(tokens_router(tokens, refresh, authenticate_tokens, principals))
 
     async def check_password_attempt(request: Request, session: SessionRecord) -> None:
         """Signed-in password checks (reauth, password change) count like logins do."""
@@ -121,7 +137,7 @@ def accounts_router(
     @router.post("/auth/register", status_code=201)
     async def register(request: Request) -> Any:
         fields, is_form = await read_fields(request)
-        _refuse_cross_site(auth, request)
+        refuse_cross_site(auth.policy, request)
         try:
             password_hash = await hasher.hash(fields.get("password", ""))
             user = new_user(fields.get("username", ""), password_hash, time.time())
@@ -136,7 +152,7 @@ def accounts_router(
     @router.post("/auth/login")
     async def do_login(request: Request) -> Any:
         fields, is_form = await read_fields(request)
-        _refuse_cross_site(auth, request)
+        refuse_cross_site(auth.policy, request)
         user_id, username = await authenticate(request, fields)
         response = _reply(is_form, {})
         await login(request, response, user_id, data={"username": username})
@@ -145,25 +161,40 @@ def accounts_router(
 
     @router.post("/auth/logout")
     async def do_logout(request: Request) -> Any:
-        """Revoke the session if there is one; always clear the cookie (a dead one too)."""
+        """Revoke the session if there is one; always clear the cookie (a dead one too).
+        A browser signed in by the access cookie has its refresh family revoked instead."""
         is_form = _is_form(request)
         response = _reply(is_form, {})
         await logout(request, response)
+        found = request_session(request).access
+        if tokens is not None and refresh is not None and found is not None:
+            if found.via == "cookie" and found.claims and found.claims.family_id:
+                await refresh.revoke(found.claims.family_id)
+            if found.via == "cookie":
+                for cookie in tokens.clearing_cookies():
+                    response.headers.append("set-cookie", cookie)
         return _finish(response, is_form, {"ok": True})
 
     @router.post("/auth/logout-all")
     async def logout_all(
         request: Request,
         keep_current: bool = False,
-        session: SessionRecord = Depends(deps.required),
+        principal: Principal = Depends(principals.required),
     ) -> Any:
+        """Every session and token family of the user ends; ``keep_current`` keeps the
+        caller's own session (or token family)."""
         is_form = _is_form(request)
-        keep = session.handle if keep_current else None
-        revoked = await sessions.revoke_all(session.user_id, keep_handle=keep)
-        await end_tokens(session.user_id)
+        session, claims = principal.session, principal.access
+        keep = session.handle if keep_current and session else None
+        revoked = await sessions.revoke_all(principal.user_id, keep_handle=keep)
+        keep_family = claims.family_id if keep_current and claims else None
+        await end_tokens(principal.user_id, keep_family=keep_family)
         response = _reply(is_form, {})
         if not keep_current:
             response.headers.append("set-cookie", auth.clearing_cookie())
+            if tokens is not None and claims is not None:
+                for cookie in tokens.clearing_cookies():
+                    response.headers.append("set-cookie", cookie)
         return _finish(response, is_form, {"revoked": revoked})
 
     @router.get("/auth/sessions")
@@ -240,17 +271,13 @@ def accounts_router(
         return _finish(response, is_form, {"ok": True, "csrf_token": _csrf(request)})
 
     @router.get("/api/me")
-    async def me(request: Request, session: SessionRecord | None = Depends(deps.optional)) -> Any:
-        claims = bearer_claims(request, access) if access is not None else None
-        if claims is not None:
-            user = await users.get_user(claims.subject)
-            # Whole seconds: iat is an integer NumericDate.
-            if user is None or claims.issued_at < int(user.not_before):
-                raise AuthHTTPError(401, "invalid_token", "access token refused (revoked)")
-            return _user_json(claims.subject, str(claims.claims.get("name", "")))
-        if session is None:
+    async def me(principal: Principal = Depends(principals.required)) -> Any:
+        if principal.session is not None:
+            return _user_json(principal.user_id, str(principal.session.data.get("username", "")))
+        user = principal.user or await users.get_user(principal.user_id)
+        if user is None:
             raise AuthHTTPError(401, "not_authenticated", "sign in first")
-        return _user_json(session.user_id, str(session.data.get("username", "")))
+        return _user_json(user.id, user.username)
 
     return router
 
@@ -279,20 +306,6 @@ async def _limit(
                 f"too many password attempts; retry in {wait} s",
                 headers={"Retry-After": str(wait)},
             )
-
-
-def _refuse_cross_site(auth: SessionAuth, request: Request) -> None:
-    """Login CSRF: unauthenticated account forms still refuse cross-site posts."""
-    rejection = check_origin(
-        method=request.method,
-        origin=request.headers.get("origin"),
-        referer=request.headers.get("referer"),
-        sec_fetch_site=request.headers.get("sec-fetch-site"),
-        own_origin=auth.policy.public_origin or own_origin(request.scope),
-        trusted_origins=auth.policy.trusted_origins,
-    )
-    if rejection is not None:
-        raise AuthHTTPError(403, rejection.value, "cross-site request refused")
 
 
 def _is_form(request: Request) -> bool:

@@ -206,6 +206,15 @@ def sweep(store_url: str) -> None:
     help="The origin browsers use, like https://app.example, when a TLS proxy sits in "
     "front (CSRF checks compare Origin with it).",
 )
+@click.option(
+    "--access-cookie-samesite",
+    type=click.Choice(["strict", "lax"]),
+    default="strict",
+    show_default=True,
+    help="SameSite of the access-token cookie. strict: a visitor arriving from another "
+    "site's link looks signed out on that first page; lax: signed in on top-level links, "
+    "cross-site POSTs still refused.",
+)
 def serve(
     host: str,
     port: int,
@@ -216,6 +225,7 @@ def serve(
     trusted_proxies: tuple[str, ...],
     signing_key_file: str,
     public_origin: str | None,
+    access_cookie_samesite: str,
 ) -> None:
     """Run the reference server: sign-up, sign-in, your sessions, log out everywhere."""
     from revocable.core.ratelimit import RateLimit
@@ -248,6 +258,7 @@ def serve(
                 trusted_proxies=trusted_proxies,
                 public_origin=public_origin,
                 signing_key=signing_key,
+                access_same_site="lax" if access_cookie_samesite == "lax" else "strict",
             )
         )
     except (ConfigurationError, InvalidInput) as exc:

@@ -18,20 +18,34 @@ read) and declare the session cookie to OpenAPI as an API-key cookie.
 from __future__ import annotations
 
 import time
-from typing import Any
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, HTTPException, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
-from fastapi.security import APIKeyCookie
+from fastapi.security import APIKeyCookie, HTTPBearer
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from revocable.core.sessions import SessionRecord
+from revocable.core.users import UserRecord
 from revocable.errors import StoreError
 from revocable.starlette import request_session
+from revocable.stores.base import UserStore
 from revocable.web import SessionAuth, error_body
 
-__all__ = ["AuthHTTPError", "SessionCookie", "SessionDependencies", "install_error_handlers"]
+if TYPE_CHECKING:  # the token layer (PyJWT) is optional
+    from revocable.access import AccessClaims
+
+__all__ = [
+    "AuthHTTPError",
+    "CredentialDependencies",
+    "Principal",
+    "SessionCookie",
+    "SessionDependencies",
+    "install_error_handlers",
+]
 
 
 class AuthHTTPError(HTTPException):
@@ -89,6 +103,95 @@ class SessionDependencies:
         """A dependency for sensitive routes ("sudo mode"): the session, if the user proved
         their password within ``max_age`` seconds; else 401 ``reauth_required``."""
         return SessionCookie(self.cookie_name, required=True, max_age=max_age)
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who a request is authenticated as, and by which credential."""
+
+    user_id: str
+    via: Literal["session", "bearer", "cookie"]
+    """``session`` cookie, ``bearer`` header, or the access-token ``cookie``."""
+    session: SessionRecord | None = None
+    access: AccessClaims | None = None
+    user: UserRecord | None = None
+    """The user record, when the "not before" check read it."""
+
+
+class CredentialDependencies:
+    """Dependencies for routes that accept a session cookie *or* an access token (a Bearer
+    header, or the access cookie of the cookie transport): ``optional`` and ``required``.
+
+    The session wins when both are sent. With ``users``, access tokens issued before
+    the user's "not before" (log out all devices, password change) are refused: one
+    user read per token-authenticated request, the price of revoking access tokens
+    before they expire. Needs ``SessionMiddleware(..., tokens=TokenAuth(...))``.
+    """
+
+    def __init__(self, auth: SessionAuth, *, users: UserStore | None = None) -> None:
+        self.users = users
+        session_scheme = APIKeyCookie(
+            name=auth.cookie_name,
+            scheme_name="revocableSession",
+            description="Opaque session cookie (HttpOnly).",
+            auto_error=False,
+        )
+        bearer_scheme = HTTPBearer(
+            scheme_name="revocableAccessToken",
+            bearerFormat="JWT",
+            description="A short-lived access token from POST /auth/token or /auth/refresh.",
+            auto_error=False,
+        )
+
+        async def optional(
+            request: Request,
+            _session: Any = Security(session_scheme),
+            _bearer: Any = Security(bearer_scheme),
+        ) -> Principal | None:
+            return await self._principal(request, required=False)
+
+        async def required(
+            request: Request,
+            _session: Any = Security(session_scheme),
+            _bearer: Any = Security(bearer_scheme),
+        ) -> Principal:
+            principal = await self._principal(request, required=True)
+            if principal is None:
+                raise AuthHTTPError(401, "not_authenticated", "sign in first")
+            return principal
+
+        self.optional: Callable[..., Awaitable[Principal | None]] = optional
+        self.required: Callable[..., Awaitable[Principal]] = required
+
+    async def _principal(self, request: Request, *, required: bool) -> Principal | None:
+        state = request_session(request)
+        if state.record is not None:
+            return Principal(state.record.user_id, "session", session=state.record)
+        found = state.access
+        if found is None:
+            return None
+        claims = found.claims
+        if claims is None:
+            if found.via == "cookie" and not required:
+                return None  # an expired access cookie on an open page: signed out, not an error
+            reason = found.error.reason if found.error is not None else "malformed"
+            raise _token_refused(reason)
+        if self.users is not None:
+            user = await self.users.get_user(claims.subject)
+            # Whole seconds: iat is an integer NumericDate.
+            if user is None or claims.issued_at < int(user.not_before):
+                raise _token_refused("revoked")
+            return Principal(claims.subject, found.via, access=claims, user=user)
+        return Principal(claims.subject, found.via, access=claims)
+
+
+def _token_refused(reason: str) -> AuthHTTPError:
+    return AuthHTTPError(
+        401,
+        "invalid_token",
+        f"access token refused ({reason})",
+        headers={"WWW-Authenticate": f'Bearer error="invalid_token", reason="{reason}"'},
+    )
 
 
 def install_error_handlers(app: FastAPI, *, form_redirect: str | None = None) -> None:

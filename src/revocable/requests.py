@@ -7,9 +7,12 @@ from urllib.parse import parse_qs
 
 from fastapi import Request
 
+from revocable.config import WebPolicy
+from revocable.core.csrf import check_origin
 from revocable.fastapi import AuthHTTPError
+from revocable.starlette import own_origin
 
-__all__ = ["MAX_BODY", "read_fields"]
+__all__ = ["MAX_BODY", "read_fields", "refuse_cross_site"]
 
 MAX_BODY = 16 * 1024
 _FORM = "application/x-www-form-urlencoded"
@@ -53,3 +56,19 @@ def _text(value: object) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+def refuse_cross_site(policy: WebPolicy, request: Request) -> None:
+    """403 for a cross-site state-changing request that no session guards: the header half of
+    the CSRF checks (Fetch Metadata, then Origin/Referer), for login forms (login CSRF) and
+    for the refresh cookie."""
+    rejection = check_origin(
+        method=request.method,
+        origin=request.headers.get("origin"),
+        referer=request.headers.get("referer"),
+        sec_fetch_site=request.headers.get("sec-fetch-site"),
+        own_origin=policy.public_origin or own_origin(request.scope),
+        trusted_origins=policy.trusted_origins,
+    )
+    if rejection is not None:
+        raise AuthHTTPError(403, rejection.value, "cross-site request refused")

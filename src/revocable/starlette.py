@@ -17,14 +17,19 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
 from revocable.core.clientip import client_ip
+from revocable.core.csrf import SAFE_METHODS, CsrfRejection
 from revocable.core.sessions import SessionRecord
 from revocable.errors import StoreError
 from revocable.sessions import IssuedSession
 from revocable.web import SessionAuth, error_body
+
+if TYPE_CHECKING:  # the token layer (PyJWT) is optional: sessions never import it
+    from revocable.access import AccessClaims
+    from revocable.tokenauth import AccessResult, TokenAuth
 
 __all__ = [
     "RequestSession",
@@ -54,19 +59,77 @@ class RequestSession:
     """The cookie's token while it names a live session (for logout and rotation)."""
     client_ip: str | None = None
     """The client's address, through trusted proxies only (``WebPolicy.trusted_proxies``)."""
+    access: AccessResult | None = None
+    """The access token the request carried (Bearer or cookie), verified or refused."""
+    tokens: TokenAuth | None = None
+
+    @property
+    def access_claims(self) -> AccessClaims | None:
+        """The verified claims of the request's access token, if it carried a valid one."""
+        return None if self.access is None else self.access.claims
+
+    @property
+    def user_id(self) -> str | None:
+        """Who is signed in: by the session cookie first, else by a valid access token."""
+        if self.record is not None:
+            return self.record.user_id
+        claims = self.access_claims
+        return None if claims is None else claims.subject
+
+    @property
+    def cookie_authenticated(self) -> bool:
+        """Whether a cookie the browser attaches by itself authenticates this request (so it
+        must pass the CSRF checks when it changes state)."""
+        if self.record is not None:
+            return True
+        return (
+            self.access is not None
+            and self.access.via == "cookie"
+            and self.access.claims is not None
+        )
 
     @property
     def csrf_token(self) -> str | None:
-        """The token forms and scripts must send back, when signed in."""
-        return None if self.record is None else self.auth.csrf_token(self.record)
+        """The token forms and scripts must send back, when signed in by a cookie."""
+        if self.record is not None:
+            return self.auth.csrf_token(self.record)
+        claims = self.access_claims
+        if claims is not None and self.tokens is not None and self.access is not None:
+            return self.tokens.csrf_token(claims) if self.access.via == "cookie" else None
+        return None
+
+    def check_csrf(
+        self, method: str, headers: dict[str, str], origin: str, presented: str | None
+    ) -> CsrfRejection | None:
+        """The CSRF decision for this request's cookie credential (session first)."""
+        if self.record is not None:
+            return self.auth.check_csrf(
+                method=method,
+                headers=headers,
+                own_origin=origin,
+                record=self.record,
+                presented_token=presented,
+            )
+        claims = self.access_claims
+        if claims is None or self.tokens is None:
+            return None
+        return self.tokens.check_csrf(
+            method=method,
+            headers=headers,
+            own_origin=origin,
+            claims=claims,
+            presented_token=presented,
+        )
 
 
 class SessionMiddleware:
-    """Resolves the session cookie, fails closed on store errors, enforces CSRF."""
+    """Resolves the session cookie (and, with ``tokens``, an access token), fails closed on
+    store errors, enforces CSRF on every cookie-authenticated state-changing request."""
 
-    def __init__(self, app: ASGIApp, auth: SessionAuth) -> None:
+    def __init__(self, app: ASGIApp, auth: SessionAuth, tokens: TokenAuth | None = None) -> None:
         self.app = app
         self.auth = auth
+        self.tokens = tokens
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -74,7 +137,8 @@ class SessionMiddleware:
             return
         # The hot path (every request) reads only the Cookie header; the full header
         # map is built only when a proxy header or a CSRF check needs it.
-        token = self.auth.token_from(_cookie_header(scope))
+        cookie_header = _cookie_header(scope)
+        token = self.auth.token_from(cookie_header)
         record = None
         if token is not None:
             try:
@@ -89,12 +153,21 @@ class SessionMiddleware:
         if headers is not None:
             forwarded = headers.get("x-forwarded-for")
             address = client_ip(address, forwarded, self.auth.policy.trusted_proxies)
-        scope[SCOPE_KEY] = RequestSession(self.auth, record, token if record else None, address)
+        state = RequestSession(self.auth, record, token if record else None, address)
+        if self.tokens is not None:
+            state.tokens = self.tokens
+            # The refresh path authenticates by the refresh cookie and guards it itself:
+            # an access cookie riding along there is not what the request is about.
+            on_refresh = scope["path"] == self.tokens.refresh_policy.path
+            state.access = self.tokens.resolve(
+                _authorization(scope), None if on_refresh else cookie_header
+            )
+        scope[SCOPE_KEY] = state
         if token is not None and record is None:
             # A dead cookie (revoked, expired, garbage): tell the browser to drop it,
             # unless the response sets a session cookie of its own (a login).
             send = _clearing(send, self.auth.clearing_cookie().encode("latin-1"))
-        if record is not None and self.auth.needs_csrf_check(scope["method"], record):
+        if scope["method"] not in SAFE_METHODS and state.cookie_authenticated:
             headers = headers or _headers(scope)
             presented = headers.get(self.auth.policy.csrf_header)
             if presented is None and _is_form(headers):
@@ -105,18 +178,14 @@ class SessionMiddleware:
                     return
                 receive = _replay(body, receive)
                 presented = _form_field(body, self.auth.policy.csrf_field)
-            rejection = self.auth.check_csrf(
-                method=scope["method"],
-                headers=headers,
-                own_origin=own_origin(scope, headers),
-                record=record,
-                presented_token=presented,
+            rejection = state.check_csrf(
+                scope["method"], headers, own_origin(scope, headers), presented
             )
             if rejection is not None:
                 self.auth.sessions.events.emit(
                     "csrf.rejected",
-                    user_id=record.user_id,
-                    session=record.handle,
+                    user_id=state.user_id,
+                    session=record.handle if record else None,
                     ip=address,
                     reason=rejection.value,
                 )
@@ -192,6 +261,14 @@ def _cookie_header(scope: Scope) -> bytes | None:
     if not found:
         return None
     return found[0] if len(found) == 1 else b"; ".join(found)
+
+
+def _authorization(scope: Scope) -> str | None:
+    """The Authorization header, found without decoding any other header."""
+    for name, value in scope["headers"]:
+        if name == b"authorization" or name == b"Authorization":
+            return str(value.decode("latin-1"))
+    return None
 
 
 def _headers(scope: Scope) -> dict[str, str]:

@@ -13,7 +13,7 @@ from typing import Any
 
 from revocable.config import WebPolicy
 from revocable.core.cookies import clear_cookie, find_cookie, set_cookie
-from revocable.core.csrf import SAFE_METHODS, CsrfRejection, check_request, csrf_token
+from revocable.core.csrf import CsrfRejection, check_request, csrf_token
 from revocable.core.sessions import SessionRecord
 from revocable.sessions import IssuedSession, SessionManager
 
@@ -44,10 +44,6 @@ class SessionAuth:
     def csrf_token(self, record: SessionRecord) -> str:
         """The CSRF token for forms and scripts of this session."""
         return csrf_token(self.policy.signing_key, _binding(record))
-
-    def needs_csrf_check(self, method: str, record: SessionRecord | None) -> bool:
-        """Cookie-authenticated, state-changing requests are checked; nothing else."""
-        return record is not None and method.upper() not in SAFE_METHODS
 
     def check_csrf(
         self,

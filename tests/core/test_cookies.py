@@ -28,10 +28,15 @@ def test_insecure_development_cookie_drops_only_secure_and_prefix() -> None:
     assert header == "session=tok; Max-Age=60; Path=/; HttpOnly; SameSite=Lax"
 
 
-def test_scoped_cookie_cannot_use_host_prefix() -> None:
-    """A cookie scoped to a path other than / keeps its plain name (browsers refuse __Host-)."""
+def test_scoped_cookie_gets_the_secure_prefix() -> None:
+    """A Secure cookie scoped to a path other than / is ``__Secure-`` (browsers refuse
+    ``__Host-`` there); without Secure it keeps its plain name."""
     policy = CookiePolicy(name="refresh", path="/auth/refresh", same_site="strict")
-    assert set_cookie(policy, "r", max_age=1).startswith("refresh=r; Max-Age=1; Path=/auth/refresh")
+    assert set_cookie(policy, "r", max_age=1).startswith(
+        "__Secure-refresh=r; Max-Age=1; Path=/auth/refresh; Secure; HttpOnly; SameSite=Strict"
+    )
+    plain = CookiePolicy(name="refresh", path="/auth/refresh", secure=False)
+    assert set_cookie(plain, "r", max_age=1).startswith("refresh=r; Max-Age=1; Path=/auth/refresh")
 
 
 def test_clearing_cookie_matches_name_and_path_and_expires_now() -> None:

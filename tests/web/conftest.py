@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import uvicorn
 from redis.asyncio import Redis
 
-from revocable.stores.base import SessionStore
+from revocable.keys import KeyRing, SigningKey
+from revocable.passwords import PasswordHasher
+from revocable.refresh import RefreshPolicy
+from revocable.server.app import create_app
+from revocable.stores.base import SessionStore, Store
 from revocable.stores.memory import MemoryStore
 from revocable.stores.postgres import PostgresStore
 from revocable.stores.redis import RedisStore
@@ -21,6 +26,20 @@ from tests.servers import free_port
 from tests.services import POSTGRES_URL, REDIS_URL, require
 
 Serve = Callable[[Any], Awaitable[str]]
+PASSWORD = "correct horse battery"
+
+
+def token_app(store: SessionStore, **options: Any) -> Any:
+    """The reference app with access and refresh tokens on, fast hashing, no login limit."""
+    settings: dict[str, Any] = {
+        "hasher": PasswordHasher.for_testing(),
+        "login_limit": None,
+        "signing_keys": KeyRing([SigningKey.generate()]),
+        "refresh_key": secrets.token_bytes(32),
+        "refresh_policy": RefreshPolicy(grace=0.3),
+        **options,
+    }
+    return create_app(cast(Store, store), [secrets.token_bytes(32)], **settings)
 
 
 @pytest.fixture(name="store", params=["memory", "sqlite", "redis", "postgresql"])

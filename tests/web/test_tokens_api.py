@@ -3,36 +3,24 @@
 from __future__ import annotations
 
 import asyncio
-import secrets
+import json
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any, cast
+from typing import Any
 
 import httpx
 import jwt
 import pytest
 
-from revocable.keys import KeyRing, SigningKey
-from revocable.passwords import PasswordHasher
+from revocable.events import SecurityEvent, SecurityEvents
 from revocable.refresh import RefreshPolicy
-from revocable.server.app import create_app
-from revocable.stores.base import SessionStore, Store
-from tests.web.conftest import Serve
-
-PASSWORD = "correct horse battery"
+from revocable.stores.base import SessionStore
+from tests.web.conftest import PASSWORD, Serve, token_app
 
 
 @pytest.fixture(name="client")
 async def _client(store: SessionStore, serve: Serve) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(
-        cast(Store, store),
-        [secrets.token_bytes(32)],
-        hasher=PasswordHasher.for_testing(),
-        login_limit=None,
-        signing_keys=KeyRing([SigningKey.generate()]),
-        refresh_key=secrets.token_bytes(32),
-        refresh_policy=RefreshPolicy(grace=0.3),
-    )
+    app = token_app(store)
     async with httpx.AsyncClient(base_url=await serve(app)) as client:
         yield client
 
@@ -123,14 +111,69 @@ async def test_bad_bearer_tokens_are_401(client: httpx.AsyncClient, authorizatio
     assert response.json()["error"] == "invalid_token"
 
 
-async def test_wrong_password_and_cookie_transport(client: httpx.AsyncClient, name: str) -> None:
-    """A wrong password is 401; the cookie transport is not available yet (422)."""
+async def test_wrong_password_and_unknown_transport(client: httpx.AsyncClient, name: str) -> None:
+    """A wrong password is 401 with no token; an unknown transport is 422."""
     wrong = await client.post("/auth/token", json={"username": name, "password": "nope nope"})
-    assert wrong.status_code == 401
-    cookie = await client.post(
-        "/auth/token", json={"username": name, "password": PASSWORD, "token_transport": "cookie"}
+    assert (wrong.status_code, wrong.json()["error"]) == (401, "invalid_credentials")
+    assert "set-cookie" not in wrong.headers
+    odd = await client.post(
+        "/auth/token", json={"username": name, "password": PASSWORD, "token_transport": "url"}
     )
-    assert (cookie.status_code, cookie.json()["error"]) == (422, "unsupported_transport")
+    assert (odd.status_code, odd.json()["error"]) == (422, "invalid_input")
+
+
+async def test_concurrent_refreshes_within_grace_all_get_the_same_successor(
+    client: httpx.AsyncClient, name: str
+) -> None:
+    """Ten requests refreshing one token at once (two tabs, a retry): all 200, one successor,
+    and the family lives on."""
+    first = await tokens(client, name)
+    answers = await asyncio.gather(
+        *(
+            client.post("/auth/refresh", json={"refresh_token": first["refresh_token"]})
+            for _ in range(10)
+        )
+    )
+    assert [a.status_code for a in answers] == [200] * 10
+    successors = {a.json()["refresh_token"] for a in answers}
+    assert len(successors) == 1
+    (successor,) = successors
+    after = await client.post("/auth/refresh", json={"refresh_token": successor})
+    assert after.status_code == 200
+
+
+async def test_concurrent_refreshes_outside_grace_have_one_winner_and_reuse_kills(
+    store: SessionStore, serve: Serve
+) -> None:
+    """With no grace window, of ten concurrent refreshes of one token exactly one wins, the
+    rest are reuse: the family dies (the winner's token too) and a reuse event names it."""
+    seen: list[SecurityEvent] = []
+    events = SecurityEvents()
+    events.subscribe(seen.append)
+    app = token_app(store, events=events, refresh_policy=RefreshPolicy(grace=0.0))
+    async with httpx.AsyncClient(base_url=await serve(app)) as client:
+        name = f"race-{uuid.uuid4().hex[:10]}"
+        await client.post("/auth/register", json={"username": name, "password": PASSWORD})
+        first = await tokens(client, name)
+        answers = await asyncio.gather(
+            *(
+                client.post("/auth/refresh", json={"refresh_token": first["refresh_token"]})
+                for _ in range(10)
+            )
+        )
+        codes = sorted(a.status_code for a in answers)
+        assert codes.count(200) == 1, codes
+        assert codes.count(401) == 9, codes
+        (winner,) = [a.json()["refresh_token"] for a in answers if a.status_code == 200]
+        dead = await client.post("/auth/refresh", json={"refresh_token": winner})
+        assert dead.status_code == 401
+    reuse = [e for e in seen if e.event == "refresh.reuse"]
+    assert reuse, seen
+    assert {e.reason for e in reuse} <= {"outside_grace", "stale_ancestor", "unknown_family"}
+    family_id = first["refresh_token"].split(".")[0]
+    assert all(e.session != family_id for e in reuse), "events name a handle, not the family id"
+    for event in seen:
+        assert first["refresh_token"] not in json.dumps(event.as_dict())
 
 
 async def test_log_out_all_devices_refuses_outstanding_access_tokens(

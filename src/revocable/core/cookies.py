@@ -40,7 +40,9 @@ class CookiePolicy:
 
     With ``secure`` and ``path="/"`` the name gets the ``__Host-`` prefix, which
     browsers only accept on a Secure, host-only, Path=/ cookie: no subdomain
-    and no plain-http page can plant or overwrite it.
+    and no plain-http page can plant or overwrite it. A Secure cookie scoped to
+    another path (the refresh cookie) gets ``__Secure-``, the strongest prefix
+    such a cookie can carry.
     """
 
     name: str = "session"
@@ -55,7 +57,7 @@ class CookiePolicy:
         ):
             raise ConfigurationError(
                 "cookie name must be an RFC 6265 token without a __Host-/__Secure- prefix "
-                "(revocable adds __Host- itself)"
+                "(revocable adds the prefix itself)"
             )
         if self.same_site not in ("strict", "lax", "none"):
             raise ConfigurationError("same_site must be 'strict', 'lax' or 'none'")
@@ -67,9 +69,9 @@ class CookiePolicy:
     @property
     def cookie_name(self) -> str:
         """The name on the wire: ``__Host-session`` by default."""
-        if self.secure and self.host_prefix and self.path == "/":
-            return f"__Host-{self.name}"
-        return self.name
+        if not (self.secure and self.host_prefix):
+            return self.name
+        return f"__Host-{self.name}" if self.path == "/" else f"__Secure-{self.name}"
 
 
 def set_cookie(policy: CookiePolicy, value: str, *, max_age: int) -> str:

@@ -23,6 +23,7 @@ from revocable.server.pages import pages_router
 from revocable.sessions import SessionManager
 from revocable.starlette import Message, Receive, Scope, Send, SessionMiddleware
 from revocable.stores.base import Store
+from revocable.tokenauth import TokenAuth, TokenCookies
 from revocable.web import SessionAuth
 
 __all__ = ["create_app"]
@@ -57,6 +58,7 @@ def create_app(
     signing_keys: KeyRing | None = None,
     refresh_key: bytes | None = None,
     refresh_policy: RefreshPolicy | None = None,
+    token_cookies: TokenCookies | None = None,
 ) -> FastAPI:
     """The reference app over an open ``store``."""
     if insecure_cookies:
@@ -71,29 +73,30 @@ def create_app(
         public_origin=public_origin,
     )
     auth = SessionAuth(SessionManager(store, session_policy, events=events), policy)
-    app = FastAPI(title="revocable reference server", docs_url=None, redoc_url=None)
-    app.add_middleware(SessionMiddleware, auth=auth)
-    app.add_middleware(SecurityHeaders)
-    app.add_middleware(AccessLog)  # outermost: it sees every answer, 503s and 403s included
-    install_error_handlers(app, form_redirect="/")
-    access = refresh = None
+    tokens = refresh = None
     if signing_keys is not None and refresh_key is not None:
         issuer = public_origin or "revocable"
         access = AccessTokens(signing_keys, AccessTokenPolicy(issuer=issuer, audience=issuer))
+        tokens = TokenAuth(access, policy, token_cookies)
         refresh = RefreshTokens(
             store, refresh_key, refresh_policy or RefreshPolicy(), events=auth.sessions.events
         )
+    app = FastAPI(title="revocable reference server", docs_url=None, redoc_url=None)
+    app.add_middleware(SessionMiddleware, auth=auth, tokens=tokens)
+    app.add_middleware(SecurityHeaders)
+    app.add_middleware(AccessLog)  # outermost: it sees every answer, 503s and 403s included
+    install_error_handlers(app, form_redirect="/")
     accounts = accounts_router(
         auth,
         store,
         hasher or PasswordHasher(),
         counters=store,
         login_limit=login_limit,
-        access=access,
+        tokens=tokens,
         refresh=refresh,
     )
     app.include_router(accounts)
-    app.include_router(pages_router(auth))
+    app.include_router(pages_router(auth, refresh))
     return app
 
 

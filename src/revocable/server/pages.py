@@ -8,14 +8,19 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from html import escape
+from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 
+from revocable.core.refresh import RefreshFamily, family_handle
 from revocable.core.sessions import SessionRecord
 from revocable.fastapi import SessionDependencies
 from revocable.starlette import request_session
 from revocable.web import SessionAuth
+
+if TYPE_CHECKING:  # the token layer (PyJWT) is optional
+    from revocable.refresh import RefreshTokens
 
 __all__ = ["pages_router"]
 
@@ -27,8 +32,9 @@ text-align:left;vertical-align:top}form.inline{display:inline}.note{color:#666}
 """
 
 
-def pages_router(auth: SessionAuth) -> APIRouter:
-    """``GET /``: the sign-in page, or the signed-in user's sessions with revoke buttons."""
+def pages_router(auth: SessionAuth, refresh: RefreshTokens | None = None) -> APIRouter:
+    """``GET /``: the sign-in page, or the signed-in user's sessions (and, with ``refresh``,
+    their token logins) with revoke buttons."""
     deps = SessionDependencies(auth)
     router = APIRouter()
 
@@ -45,10 +51,20 @@ def pages_router(auth: SessionAuth) -> APIRouter:
         records = await auth.sessions.list_sessions(session.user_id)
         rows = "".join(_row(r, current=r.handle == session.handle, csrf=csrf) for r in records)
         name = escape(str(session.data.get("username", session.user_id)))
+        apps = ""
+        if refresh is not None:
+            families = await refresh.list_families(session.user_id)
+            apps = "".join(_family_row(f, csrf=csrf) for f in families)
+            apps = (
+                "<h2>Apps signed in with tokens</h2>\n<table><tr><th>signed in</th>"
+                f"<th>last refreshed</th><th>expires</th><th></th></tr>\n{apps}</table>"
+                if apps
+                else ""
+            )
         body = f"""{message}<p>Signed in as <strong>{name}</strong>.</p>
 <h2>Your sessions</h2>
 <table><tr><th>device</th><th>IP</th><th>created</th><th>last seen</th><th></th></tr>
-{rows}</table>
+{rows}</table>{apps}
 <p><form class="inline" method="post" action="/auth/logout-all?keep_current=1">
 <input type="hidden" name="csrf_token" value="{csrf}">
 <button>Log out all other devices</button></form>
@@ -88,6 +104,18 @@ def _row(record: SessionRecord, *, current: bool, csrf: str) -> str:
         f"<td>{escape(record.client_ip or '')}</td>"
         f"<td>{_when(record.created_at)}</td><td>{_when(record.last_seen)}</td>"
         f"<td>{action}</td></tr>\n"
+    )
+
+
+def _family_row(family: RefreshFamily, *, csrf: str) -> str:
+    handle = escape(family_handle(family.family_id))
+    return (
+        f"<tr><td>{_when(family.created_at)}</td>"
+        f"<td>{_when(family.rotated_at or family.created_at)}</td>"
+        f"<td>{_when(family.expires_at)}</td>"
+        f"""<td><form class="inline" method="post" action="/auth/families/{handle}/revoke">
+<input type="hidden" name="csrf_token" value="{csrf}"><button>Revoke</button></form></td></tr>
+"""
     )
 
 

@@ -9,6 +9,7 @@ import os
 import secrets
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal
 
 import uvicorn
 
@@ -17,6 +18,7 @@ from revocable.core.ratelimit import RateLimit
 from revocable.keys import KeyRing, SigningKey
 from revocable.server.app import create_app
 from revocable.stores.url import open_store
+from revocable.tokenauth import TokenCookies
 
 __all__ = ["load_or_create_keys", "load_or_create_signing_key", "refresh_key_from", "run_server"]
 
@@ -70,6 +72,7 @@ async def run_server(
     trusted_proxies: Sequence[str] = (),
     public_origin: str | None = None,
     signing_key: SigningKey | None = None,
+    access_same_site: Literal["strict", "lax"] = "strict",
 ) -> None:
     """Open the store, serve until SIGINT/SIGTERM (uvicorn drains requests), close the store."""
     _log_to_stderr()
@@ -84,6 +87,7 @@ async def run_server(
             public_origin=public_origin,
             signing_keys=None if signing_key is None else KeyRing([signing_key]),
             refresh_key=refresh_key_from(keys),
+            token_cookies=TokenCookies(access_same_site=access_same_site),
         )
         config = uvicorn.Config(
             app,
