@@ -40,3 +40,14 @@ def test_core_imports_no_driver_framework_or_event_loop() -> None:
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_session_web_layer_imports_no_token_library() -> None:
+    """An app that only uses sessions never loads PyJWT or cryptography: the token layer is
+    an optional extra, imported only by the modules that need it."""
+    code = (
+        "import sys, revocable.starlette, revocable.fastapi, revocable.accounts\n"
+        "bad = [m for m in ('jwt', 'cryptography', 'httpx') if m in sys.modules]\n"
+        "assert not bad, bad\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
