@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from revocable.keys import KeyRing, SigningKey
 from revocable.passwords import PasswordHasher
 from revocable.server.app import create_app
 from revocable.stores.sqlite import SQLiteStore
@@ -73,7 +74,13 @@ async def _sqlite(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
 @pytest.fixture(name="site")
 async def _site(sqlite: SQLiteStore, serve: Serve) -> str:
     """The reference app's base URL, on localhost (a secure context for Chromium)."""
-    app = create_app(sqlite, [secrets.token_bytes(32)], hasher=PasswordHasher.for_testing())
+    app = create_app(
+        sqlite,
+        [secrets.token_bytes(32)],
+        hasher=PasswordHasher.for_testing(),
+        signing_keys=KeyRing([SigningKey.generate()]),
+        refresh_key=secrets.token_bytes(32),
+    )
     url = await serve(app)
     assert url.startswith("http://127.0.0.1:")
     return url.replace("127.0.0.1", "localhost", 1)
@@ -221,3 +228,69 @@ async def test_page_in_a_real_browser(site: str, chromium: Browser, tmp_path: Pa
         )
         assert await get_me(laptop, site) == (401, f"{COOKIE}={token}")
         assert problems == []
+
+
+TOKEN_CLIENT = """async ([name, password]) => {
+    const post = (path, body, headers = {}) => fetch(path, {
+        method: "POST",
+        headers: {"content-type": "application/json", ...headers},
+        body: body === null ? undefined : JSON.stringify(body),
+    });
+    await post("/auth/register", {username: name, password});
+    const login = await (await post("/auth/token", {username: name, password})).json();
+    const me = (await fetch("/api/me")).status;
+    const refreshed = await fetch("/auth/refresh", {method: "POST"});
+    return {login, me, refreshed: refreshed.status, readable: {
+        localStorage: Object.entries(localStorage),
+        sessionStorage: Object.entries(sessionStorage),
+        cookie: document.cookie,
+    }};
+}"""
+
+
+async def test_cookie_transport_in_a_real_browser(site: str, chromium: Browser) -> None:
+    """Chromium itself signs in with the cookie transport (fetch from the app's origin): it
+    keeps the access cookie (HttpOnly, Strict, Path=/) and the refresh cookie (Path=/auth/
+    refresh), sends the refresh cookie only to the refresh path, no script can read either,
+    and revoking the family with the CSRF token clears both."""
+    name = f"spa-{uuid.uuid4().hex[:10]}"
+    # The page's CSP forbids scripts (as it should); the test's own script needs a way in.
+    async with await chromium.new_context(bypass_csp=True) as context:
+        page = await context.new_page()
+        sent: dict[str, str] = {}
+
+        async def record(request: object) -> None:
+            from playwright.async_api import Request
+
+            assert isinstance(request, Request)
+            sent[request.url.removeprefix(site)] = (await request.all_headers()).get("cookie", "")
+
+        page.on("request", record)
+        await page.goto(f"{site}/")
+        result = await page.evaluate(TOKEN_CLIENT, [name, PASSWORD])
+        assert (result["me"], result["refreshed"]) == (200, 200)
+        assert set(result["login"]) == {"user", "csrf_token", "token_type", "expires_in"}
+        assert result["readable"] == {"localStorage": [], "sessionStorage": [], "cookie": ""}
+
+        jar = {c["name"]: dict(c) for c in await context.cookies()}
+        access, refresh = jar["__Host-access"], jar["__Secure-refresh"]
+        assert (access["httpOnly"], access["secure"], access["sameSite"]) == (True, True, "Strict")
+        assert (access["path"], refresh["path"]) == ("/", "/auth/refresh")
+        assert (refresh["httpOnly"], refresh["secure"], refresh["sameSite"]) == (
+            True,
+            True,
+            "Strict",
+        )
+        assert "__Secure-refresh" in sent["/auth/refresh"]
+        assert "__Host-access" in sent["/api/me"]
+        assert "__Secure-refresh" not in sent["/api/me"]
+        assert "__Secure-refresh" not in sent["/auth/token"]
+        assert str(access["value"]) not in await page.content()
+
+        revoke = """async (csrf) => (await fetch("/auth/token/revoke", {method: "POST",
+            headers: {"content-type": "application/json", "x-csrf-token": csrf},
+            body: "{}"})).json()"""
+        assert await page.evaluate(revoke, result["login"]["csrf_token"]) == {"revoked": True}
+        names = {c["name"] for c in await context.cookies()}
+        assert not names & {"__Host-access", "__Secure-refresh"}
+        assert await page.evaluate('async () => (await fetch("/api/me")).status') == 401
