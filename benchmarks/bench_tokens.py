@@ -567,7 +567,7 @@ async def bench_store(kind: str, settings: Settings, run_id: str, tmp: Path) -> 
     namespace = f"rvbench-tokens-{run_id}"
     store = await open_bench_store(kind, location, namespace)
     where = {
-        "memory": "in process",
+        "memory": "in-process dicts",
         "sqlite": f"{location} (durable=True, WAL)",
         "redis": f"{_safe_url(REDIS_URL)}, namespace {namespace}",
         "postgresql": _safe_url(POSTGRES_URL),
