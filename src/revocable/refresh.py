@@ -1,9 +1,12 @@
 """``RefreshTokens``: issue, rotate and revoke refresh-token families over a store.
 
-Rotation is decided by ``core.refresh.decide`` and applied by the store
-atomically (compare-and-swap on the current digest). Reuse outside the grace
-window deletes the family and emits ``refresh.reuse`` with the kind of reuse
-seen; every refusal raises ``InvalidRefreshToken`` with a machine ``reason``.
+Rotation is one store round trip in the common case: the successor is
+computed first (``core.refresh.speculate``) and the store swaps it in
+atomically if the presented secret is still the family's current one. Only
+when it does not (a replay, reuse, expiry) does ``core.refresh.decide`` look
+at the family the store answered with. Reuse outside the grace window deletes
+the family and emits ``refresh.reuse`` with the kind of reuse seen; every
+refusal raises ``InvalidRefreshToken`` with a machine ``reason``.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from revocable.core.refresh import (
     decide,
     new_family,
     parse_refresh_token,
+    speculate,
 )
 from revocable.core.sessions import check_user_id
 from revocable.errors import ConfigurationError, RevocableError
@@ -96,15 +100,25 @@ class RefreshTokens:
         if parsed is None:
             raise InvalidRefreshToken("malformed", "not a refresh token")
         family_id, secret = parsed
-        for _ in range(3):  # a lost compare-and-swap means a racing rotation: decide again
-            family = await self.store.get_family(family_id)
+        spec = speculate(family_id, secret, key=self._key)
+        for _ in range(3):
+            now = self._clock()
+            swapped, family = await self.store.rotate_family(
+                family_id, spec.expected, spec.current, spec.nonce, now
+            )
+            if swapped and family is not None:
+                return IssuedRefresh(spec.token, family)
+            # Judge the grace window from after the store answered: a rotation that won
+            # the race while this call was in flight then lies in the past, never ahead
+            # (with no grace, a racing loser is reuse, not a replay).
             now = self._clock()
             decision = decide(
                 family, family_id, secret, now, key=self._key, grace=self.policy.grace
             )
             if isinstance(decision, Rotate):
-                if await self.store.swap_family(decision.family, decision.expected):
-                    return IssuedRefresh(decision.token, decision.family)
+                # The store read the family from before a racing rotation (an SQL
+                # snapshot): ask again. The unused speculation was never stored, so
+                # its successor can still be the one handed out.
                 continue
             if isinstance(decision, Replay):
                 return IssuedRefresh(decision.token, decision.family)

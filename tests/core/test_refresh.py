@@ -14,6 +14,9 @@ from revocable.core.refresh import (
     digest,
     new_family,
     parse_refresh_token,
+    rotated,
+    speculate,
+    successor_secret,
 )
 
 KEY = b"k" * 32
@@ -97,6 +100,42 @@ def test_successors_depend_on_the_server_key_and_a_fresh_nonce() -> None:
     assert isinstance(c, Rotate)
     assert len({a.token, b.token, c.token}) == 3
     assert a.family.nonce != b.family.nonce
+
+
+def test_speculation_is_the_successor_for_its_own_nonce() -> None:
+    """A speculation expects the presented secret's digest and holds the successor that
+    its nonce derives, in a well-formed token of the same family, with its digest."""
+    family, token = new_family("alice", NOW, DAY)
+    family_id, secret = split(token)
+    spec = speculate(family_id, secret, key=KEY)
+    assert spec.expected == family.current
+    new_id, new_secret = split(spec.token)
+    assert new_id == family_id
+    assert new_secret == successor_secret(KEY, family_id, secret, spec.nonce)
+    assert spec.current == digest(new_secret)
+    assert len(spec.nonce) == 16
+    assert spec.token not in repr(spec)
+
+
+def test_each_speculation_draws_a_fresh_nonce() -> None:
+    """Two speculations on one token never share a nonce or a successor."""
+    family_id, secret = split(new_family("alice", NOW, DAY)[1])
+    specs = [speculate(family_id, secret, key=KEY) for _ in range(50)]
+    assert len({s.nonce for s in specs}) == 50
+    assert len({s.token for s in specs}) == 50
+
+
+def test_a_stored_speculation_is_what_a_replay_hands_out_again() -> None:
+    """Once a store applied a speculation, presenting the same token within grace replays
+    exactly the speculated successor, and that successor rotates on."""
+    family, token = new_family("alice", NOW, DAY)
+    spec = speculate(*split(token), key=KEY)
+    after = rotated(family, spec.current, spec.nonce, NOW)
+    assert (after.previous, after.generation, after.rotated_at) == (family.current, 1, NOW)
+    assert after.expires_at == family.expires_at
+    replay = decide(after, *split(token), NOW + 1, key=KEY, grace=5)
+    assert replay == Replay(after, spec.token)
+    assert isinstance(decide(after, *split(spec.token), NOW + 1, key=KEY, grace=5), Rotate)
 
 
 @pytest.mark.parametrize(

@@ -18,10 +18,20 @@ from typing import Any, cast
 import pytest
 
 from revocable import InvalidInput, SessionManager, SessionPolicy
+from revocable.core.refresh import (
+    RefreshFamily,
+    digest,
+    new_family,
+    parse_refresh_token,
+    rotated,
+    speculate,
+)
 from revocable.core.tokens import parse_token
 from revocable.core.users import new_user
+from revocable.events import SecurityEvent, SecurityEvents
 from revocable.refresh import InvalidRefreshToken, IssuedRefresh, RefreshPolicy, RefreshTokens
 from revocable.stores.base import CounterStore, RefreshStore, SessionStore, UserStore
+from revocable.testing import ManualClock
 from tests.stores.counting import CountingStore
 
 OpenStore = Callable[[], Awaitable[SessionStore]]
@@ -29,6 +39,7 @@ DumpBackend = Callable[[SessionStore, str], Awaitable[bytes]]
 MakeManager = Callable[..., Awaitable[SessionManager]]
 
 SHORT = SessionPolicy(absolute_lifetime=1.0, touch_interval=0.0)
+REFRESH_KEY = b"r" * 32
 
 
 async def dump_redis(client: Any, namespace: str) -> bytes:
@@ -44,6 +55,13 @@ async def dump_redis(client: Any, namespace: str) -> bytes:
             value = await client.hgetall(key)
         out.append(key + b"=" + repr(value).encode())
     return b"\n".join(out)
+
+
+def split_refresh(token: str) -> tuple[str, str]:
+    """``(family_id, secret)`` of a refresh token the test just issued."""
+    parsed = parse_refresh_token(token)
+    assert parsed is not None
+    return parsed
 
 
 def users_of(manager: SessionManager) -> UserStore:
@@ -501,7 +519,20 @@ class StoreContract:
 
     @pytest.fixture(name="refresh")
     def _refresh(self, sessions: SessionManager) -> RefreshTokens:
-        return RefreshTokens(cast(RefreshStore, sessions.store), b"r" * 32, RefreshPolicy(grace=2))
+        return RefreshTokens(
+            cast(RefreshStore, sessions.store), REFRESH_KEY, RefreshPolicy(grace=2)
+        )
+
+    @pytest.fixture(name="families")
+    def _families(self, sessions: SessionManager) -> RefreshStore:
+        return cast(RefreshStore, sessions.store)
+
+    @pytest.fixture(name="stored_family")
+    async def _stored_family(self, families: RefreshStore, user: str) -> tuple[RefreshFamily, str]:
+        """A live family, kept in the store, and its first token."""
+        family, token = new_family(user, time.time(), 3600)
+        await families.insert_family(family)
+        return family, token
 
     async def test_refresh_rotates_and_reuse_kills_the_family(
         self, refresh: RefreshTokens, user: str
@@ -530,16 +561,16 @@ class StoreContract:
     async def test_concurrent_refreshes_outside_grace_have_one_winner(
         self, sessions: SessionManager, user: str
     ) -> None:
-        """Without grace, of many concurrent refreshes exactly one rotation is committed: one
-        successor at most, never two. Later arrivals are reuse and may kill the family."""
+        """Without grace, of many concurrent refreshes exactly one succeeds: one successor,
+        never two, and no loser replays it. Later arrivals are reuse and may kill the family."""
         store = cast(RefreshStore, sessions.store)
         refresh = RefreshTokens(store, b"r" * 32, RefreshPolicy(grace=0))
         first = await refresh.issue(user)
         results = await asyncio.gather(
             *(refresh.rotate(first.token) for _ in range(10)), return_exceptions=True
         )
+        assert sum(isinstance(r, IssuedRefresh) for r in results) == 1
         winners = {r.token for r in results if isinstance(r, IssuedRefresh)}
-        assert len(winners) == 1
         assert all(isinstance(r, IssuedRefresh | InvalidRefreshToken) for r in results)
         families = await refresh.list_families(user)
         assert [f.generation for f in families] in ([1], [])  # alive once, or killed as reuse
@@ -561,6 +592,156 @@ class StoreContract:
         with pytest.raises(InvalidRefreshToken):
             await refresh.rotate(b.token)
         assert await refresh.list_families(user) == []
+
+    async def test_rotate_family_swaps_a_live_family_whose_digest_is_current(
+        self, families: RefreshStore, stored_family: tuple[RefreshFamily, str], user: str
+    ) -> None:
+        """rotate_family swaps in the speculated successor, keeps the expiry, answers the
+        rotated family; the same swap again is refused and answers the family as it is."""
+        family, token = stored_family
+        spec = speculate(*split_refresh(token), key=REFRESH_KEY)
+        now = time.time()
+        swapped, after = await families.rotate_family(
+            family.family_id, spec.expected, spec.current, spec.nonce, now
+        )
+        assert swapped is True
+        assert after == rotated(family, spec.current, spec.nonce, now)
+        assert after.expires_at == family.expires_at
+        assert await families.list_families(user) == [after]
+        again = await families.rotate_family(
+            family.family_id, spec.expected, spec.current, spec.nonce, now + 1
+        )
+        assert again == (False, after)
+
+    async def test_rotate_family_with_a_digest_not_current_changes_nothing(
+        self, families: RefreshStore, stored_family: tuple[RefreshFamily, str], user: str
+    ) -> None:
+        """A rotation expecting any other digest is refused and answers the stored family."""
+        family, _ = stored_family
+        answer = await families.rotate_family(
+            family.family_id, digest("not-the-secret"), b"\x01" * 32, b"\x02" * 16, time.time()
+        )
+        assert answer == (False, family)
+        assert await families.list_families(user) == [family]
+
+    async def test_rotate_family_refuses_an_expired_family(
+        self, families: RefreshStore, stored_family: tuple[RefreshFamily, str], user: str
+    ) -> None:
+        """At or past its absolute expiry a family is not rotated, even with the right digest."""
+        family, token = stored_family
+        spec = speculate(*split_refresh(token), key=REFRESH_KEY)
+        answer = await families.rotate_family(
+            family.family_id, spec.expected, spec.current, spec.nonce, family.expires_at
+        )
+        assert answer == (False, family)
+        assert await families.list_families(user) == [family]
+
+    async def test_rotate_family_of_an_unknown_family_answers_none(
+        self, families: RefreshStore, user: str
+    ) -> None:
+        """A family the store does not hold is not created: (False, None)."""
+        family, token = new_family(user, time.time(), 3600)
+        spec = speculate(*split_refresh(token), key=REFRESH_KEY)
+        answer = await families.rotate_family(
+            family.family_id, spec.expected, spec.current, spec.nonce, time.time()
+        )
+        assert answer == (False, None)
+        assert await families.list_families(user) == []
+
+    async def test_concurrent_rotate_family_has_exactly_one_winner(
+        self, make_manager: MakeManager, user: str
+    ) -> None:
+        """Of many concurrent rotations of one secret, over several connections, exactly one
+        swaps, and the family holds that one's successor."""
+        stores = [cast(RefreshStore, (await make_manager()).store) for _ in range(4)]
+        family, token = new_family(user, time.time(), 3600)
+        await stores[0].insert_family(family)
+        specs = [speculate(*split_refresh(token), key=REFRESH_KEY) for _ in range(20)]
+        now = time.time()
+        answers = await asyncio.gather(
+            *(
+                stores[i % 4].rotate_family(family.family_id, s.expected, s.current, s.nonce, now)
+                for i, s in enumerate(specs)
+            )
+        )
+        winners = [spec for spec, (swapped, _) in zip(specs, answers, strict=True) if swapped]
+        assert len(winners) == 1
+        [stored] = await stores[0].list_families(user)
+        assert stored == rotated(family, winners[0].current, winners[0].nonce, now)
+
+    async def test_refresh_rotation_is_one_store_call(
+        self, sessions: SessionManager, user: str
+    ) -> None:
+        """Rotating a current refresh token costs exactly one store call."""
+        counting = CountingStore(sessions.store)
+        refresh = RefreshTokens(cast(RefreshStore, counting), REFRESH_KEY)
+        first = await refresh.issue(user)
+        counting.calls.clear()
+        second = await refresh.rotate(first.token)
+        third = await refresh.rotate(second.token)
+        assert counting.calls == {"rotate_family": 2}
+        assert third.family.generation == 2
+
+    async def test_concurrent_refreshes_within_grace_all_get_the_one_successor(
+        self, make_manager: MakeManager, user: str
+    ) -> None:
+        """Many tabs refreshing one token at once, over several connections, all get the
+        same successor, and the family is rotated once."""
+        refreshers = [
+            RefreshTokens(cast(RefreshStore, (await make_manager()).store), REFRESH_KEY)
+            for _ in range(4)
+        ]
+        first = await refreshers[0].issue(user)
+        results = await asyncio.gather(*(refreshers[i % 4].rotate(first.token) for i in range(12)))
+        assert len({r.token for r in results}) == 1
+        assert [f.generation for f in await refreshers[0].list_families(user)] == [1]
+        assert (await refreshers[1].rotate(results[0].token)).family.generation == 2
+
+    async def test_refresh_of_an_expired_family_is_refused_and_drops_it(
+        self, families: RefreshStore, user: str
+    ) -> None:
+        """Past its absolute lifetime a family's token is refused as expired, not as reuse,
+        and the family is deleted."""
+        clock = ManualClock(time.time())
+        refresh = RefreshTokens(families, REFRESH_KEY, RefreshPolicy(3600), clock=clock)
+        first = await refresh.issue(user)
+        clock.advance(3600)
+        with pytest.raises(InvalidRefreshToken) as refused:
+            await refresh.rotate(first.token)
+        assert refused.value.reason == "expired"
+        assert await families.list_families(user) == []
+
+    async def test_refresh_reuse_kills_the_family_naming_its_kind(
+        self, families: RefreshStore, user: str
+    ) -> None:
+        """Reuse events name their kind: an old token after the grace window, an older
+        ancestor, and any token of a family already killed."""
+        seen: list[SecurityEvent] = []
+        clock = ManualClock(time.time())
+        refresh = RefreshTokens(
+            families,
+            REFRESH_KEY,
+            RefreshPolicy(grace=2),
+            events=SecurityEvents(seen.append),
+            clock=clock,
+        )
+        first = await refresh.issue(user)
+        second = await refresh.rotate(first.token)
+        clock.advance(3)
+        with pytest.raises(InvalidRefreshToken, match="reuse"):
+            await refresh.rotate(first.token)
+        with pytest.raises(InvalidRefreshToken, match="reuse"):
+            await refresh.rotate(second.token)
+        other = await refresh.issue(user)
+        await refresh.rotate((await refresh.rotate(other.token)).token)
+        with pytest.raises(InvalidRefreshToken, match="reuse"):
+            await refresh.rotate(other.token)
+        assert [(e.event, e.reason) for e in seen] == [
+            ("refresh.reuse", "outside_grace"),
+            ("refresh.reuse", "unknown_family"),
+            ("refresh.reuse", "stale_ancestor"),
+        ]
+        assert await families.list_families(user) == []
 
     async def test_not_before_is_kept_per_user(self, sessions: SessionManager) -> None:
         """A user's "not before" is stored and read back; unknown users change nothing."""

@@ -10,6 +10,7 @@ import asyncpg
 import pytest
 
 from revocable import SessionManager
+from revocable.refresh import RefreshTokens
 from revocable.stores.base import SessionStore
 from revocable.stores.postgres import PostgresStore
 from revocable.stores.sql import SCHEMA_VERSION
@@ -80,3 +81,24 @@ class TestPostgresStore(StoreContract):
             await store.close()
         assert len(statements) == 1, statements
         assert statements[0].startswith("DELETE")
+
+    async def test_refresh_rotation_is_one_statement(self) -> None:
+        """Rotating a refresh token sends one SQL statement, and so does a refused rotation
+        (here a grace replay), which reads the family in the same statement."""
+        statements: list[str] = []
+
+        async def log_queries(conn: Any) -> None:
+            conn.add_query_logger(lambda record: statements.append(record.query))
+
+        store = await PostgresStore.open(POSTGRES_URL, pool_size=1, init=log_queries)
+        try:
+            refresh = RefreshTokens(store, b"r" * 32)
+            first = await refresh.issue(f"refresh-{uuid.uuid4()}")
+            statements.clear()
+            second = await refresh.rotate(first.token)
+            assert len(statements) == 1, statements
+            assert (await refresh.rotate(first.token)).token == second.token
+            assert len(statements) == 2, statements
+            await refresh.revoke(second.token)
+        finally:
+            await store.close()

@@ -13,6 +13,7 @@ from redis.crc import key_slot
 
 from revocable import ConfigurationError, SessionManager, SessionPolicy
 from revocable.core.tokens import parse_token
+from revocable.refresh import RefreshTokens
 from revocable.stores.base import SessionStore
 from revocable.stores.redis import RedisStore
 from tests.servers import PrivateRedis
@@ -113,6 +114,28 @@ class TestRedisStore(StoreContract):
             store.client.execute_command = original  # type: ignore[method-assign]
         assert commands == ["EVALSHA"]
         assert await store.client.exists(store._index_key(user)) == 0
+
+    async def test_refresh_rotation_is_one_command(self, store: RedisStore) -> None:
+        """Rotating a current refresh token sends one EVALSHA; so does a grace replay."""
+        refresh = RefreshTokens(store, b"r" * 32)
+        user = f"refresh-{uuid.uuid4()}"
+        first = await refresh.rotate((await refresh.issue(user)).token)  # scripts loaded
+        commands: list[Any] = []
+        original: Any = store.client.execute_command
+
+        async def counted(*args: Any, **kwargs: Any) -> Any:
+            commands.append(args[0])
+            return await original(*args, **kwargs)
+
+        store.client.execute_command = counted  # type: ignore[method-assign]
+        try:
+            second = await refresh.rotate(first.token)
+            assert commands == ["EVALSHA"]
+            commands.clear()
+            assert (await refresh.rotate(first.token)).token == second.token
+            assert commands == ["EVALSHA"]
+        finally:
+            store.client.execute_command = original  # type: ignore[method-assign]
 
     async def test_require_durable_refuses_a_server_without_aof(self) -> None:
         """require_durable refuses a Redis that would lose revocations on a crash."""

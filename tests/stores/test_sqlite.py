@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from revocable import SessionManager
+from revocable.refresh import RefreshTokens
 from revocable.stores.base import SessionStore
 from revocable.stores.sql import SCHEMA_VERSION
 from revocable.stores.sqlite import SQLiteStore
@@ -82,3 +83,17 @@ class TestSQLiteStore(StoreContract):
             assert await manager.validate(issued.token) is not None
         await store._writer.set_trace_callback(None)  # type: ignore[arg-type]
         assert statements == []
+
+    async def test_refresh_rotation_is_one_statement(self, store: SQLiteStore) -> None:
+        """Rotating a refresh token is one statement on the writer; a refused rotation (here
+        a grace replay) reads the family on the event loop thread, not the writer."""
+        refresh = RefreshTokens(store, b"r" * 32)
+        first = await refresh.issue("refresh-user")
+        statements: list[str] = []
+        await store._writer.set_trace_callback(statements.append)
+        second = await refresh.rotate(first.token)
+        assert len(statements) == 1
+        assert statements[0].startswith("UPDATE")
+        assert (await refresh.rotate(first.token)).token == second.token
+        await store._writer.set_trace_callback(None)  # type: ignore[arg-type]
+        assert len(statements) == 2

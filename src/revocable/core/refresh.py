@@ -8,8 +8,13 @@ grace window gets the *same* successor back (an idempotent replay: two tabs
 refreshing at once both survive), while nothing in the store can rebuild a
 live token. Outside the window, any old secret kills the whole family.
 
-The store applies a ``Rotate`` atomically (compare the current digest, swap);
-``Kill`` deletes the family; ``Replay`` and refusals change nothing.
+Because the successor depends only on the key, the presented secret and a
+nonce we draw, the whole rotation can be computed *before* reading the store
+(``speculate``). The store then applies it in one atomic round trip (swap if
+the family is live and its current digest is the presented one) and, only
+when it did not swap, hands back the family so that ``decide`` can tell a
+replay from reuse or expiry. ``Kill`` deletes the family; ``Replay`` and
+refusals change nothing.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import hashlib
 import hmac
 import re
 import secrets
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from revocable.core.tokens import route_for
@@ -31,11 +36,14 @@ __all__ = [
     "RefreshFamily",
     "Replay",
     "Rotate",
+    "Speculation",
     "decide",
     "digest",
     "family_route",
     "new_family",
     "parse_refresh_token",
+    "rotated",
+    "speculate",
     "successor_secret",
 ]
 
@@ -98,6 +106,23 @@ class Expired:
 Decision = Rotate | Replay | Kill | Expired
 
 
+@dataclass(frozen=True, slots=True)
+class Speculation:
+    """The rotation of ``familyId.secret`` computed before reading the store.
+
+    It holds if the stored family's current digest is ``expected``; the store
+    then keeps ``current`` and ``nonce``, and ``token`` is handed out.
+    """
+
+    expected: bytes
+    """SHA-256 of the presented secret."""
+    current: bytes
+    """SHA-256 of the successor secret."""
+    nonce: bytes
+    token: str = field(repr=False)
+    """``familyId.successor``: the only place the new secret exists."""
+
+
 def digest(secret: str) -> bytes:
     """What the store keeps of a secret."""
     return hashlib.sha256(secret.encode("ascii")).digest()
@@ -145,6 +170,33 @@ def successor_secret(key: bytes, family_id: str, secret: str, nonce: bytes) -> s
     return base64.urlsafe_b64encode(mac.digest()).rstrip(b"=").decode("ascii")
 
 
+def speculate(family_id: str, secret: str, *, key: bytes) -> Speculation:
+    """The successor of ``family_id.secret`` for a fresh nonce, before any store read.
+
+    Costs a hash, an HMAC and 16 random bytes; wasted only when the token turns
+    out to be a replay or reuse, the rare case.
+    """
+    nonce = secrets.token_bytes(16)
+    new_secret = successor_secret(key, family_id, secret, nonce)
+    return Speculation(digest(secret), digest(new_secret), nonce, f"{family_id}.{new_secret}")
+
+
+def rotated(family: RefreshFamily, current: bytes, nonce: bytes, now: float) -> RefreshFamily:
+    """``family`` after rotating to the secret digested as ``current`` at ``now``.
+
+    What every store's ``rotate_family`` writes: the old current becomes
+    ``previous`` (for the grace window); the absolute expiry is never touched.
+    """
+    return replace(
+        family,
+        current=current,
+        previous=family.current,
+        rotated_at=now,
+        nonce=nonce,
+        generation=family.generation + 1,
+    )
+
+
 def decide(
     family: RefreshFamily | None,
     family_id: str,
@@ -161,20 +213,18 @@ def decide(
         return Expired(family_id)
     presented = digest(secret)
     if hmac.compare_digest(presented, family.current):
-        nonce = secrets.token_bytes(16)
-        new_secret = successor_secret(key, family_id, secret, nonce)
-        rotated = replace(
-            family,
-            current=digest(new_secret),
-            previous=family.current,
-            rotated_at=now,
-            nonce=nonce,
-            generation=family.generation + 1,
-        )
-        return Rotate(rotated, family.current, f"{family_id}.{new_secret}")
+        spec = speculate(family_id, secret, key=key)
+        return Rotate(rotated(family, spec.current, spec.nonce, now), family.current, spec.token)
     if family.previous is not None and hmac.compare_digest(presented, family.previous):
         if family.rotated_at is not None and now - family.rotated_at <= grace:
             again = successor_secret(key, family_id, secret, family.nonce)
             return Replay(family, f"{family_id}.{again}")
         return Kill(family_id, family.user_id, "outside_grace")
     return Kill(family_id, family.user_id, "stale_ancestor")
+
+
+def family_handle(family_id: str) -> str:
+    """A family's public name on "your devices" pages: a one-way digest of its id, so no
+    page or log shows the first half of a refresh token."""
+    mac = hashlib.sha256(b"revocable.family\x00" + family_id.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(mac[:12]).decode("ascii")

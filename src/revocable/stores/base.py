@@ -120,13 +120,20 @@ class RefreshStore(Protocol):
     async def insert_family(self, family: RefreshFamily) -> None:
         """Keep a new family; it is listed under its user from the moment this returns."""
 
-    async def get_family(self, family_id: str) -> RefreshFamily | None:
-        """The family, or None. It may be past its deadline: callers check."""
+    async def rotate_family(
+        self, family_id: str, expected: bytes, current: bytes, nonce: bytes, now: float
+    ) -> tuple[bool, RefreshFamily | None]:
+        """Rotate the family if it is live at ``now`` and its current digest is ``expected``.
 
-    async def swap_family(self, family: RefreshFamily, expected: bytes) -> bool:
-        """Store ``family`` if the stored one's current digest is still ``expected``.
-
-        Atomic: of concurrent rotations of one secret exactly one swaps.
+        Rotating writes what ``core.refresh.rotated`` computes: ``previous`` takes
+        the old current, then ``current``, ``nonce``, ``rotated_at=now`` and the
+        next generation; the expiry is untouched. Answers ``(True, the rotated
+        family)``. Otherwise nothing changes and the answer is ``(False, the
+        family as stored)``, expired or not, or ``(False, None)`` if there is none,
+        so the caller can decide between replay, reuse and expiry without
+        another read. Atomic: of concurrent rotations of one secret exactly one
+        answers True. The family read back on False may predate a rotation that
+        raced this call (SQL snapshots): callers that see it still current retry.
         """
 
     async def delete_family(self, family_id: str) -> bool:

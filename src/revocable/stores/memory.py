@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 
-from revocable.core.refresh import RefreshFamily
+from revocable.core.refresh import RefreshFamily, rotated
 from revocable.core.sessions import SessionRecord
 from revocable.core.tokens import TokenRef
 from revocable.core.users import UserRecord, username_key
@@ -138,19 +138,17 @@ class MemoryStore:
     async def insert_family(self, family: RefreshFamily) -> None:
         self._families[family.family_id] = family
 
-    async def get_family(self, family_id: str) -> RefreshFamily | None:
+    async def rotate_family(
+        self, family_id: str, expected: bytes, current: bytes, nonce: bytes, now: float
+    ) -> tuple[bool, RefreshFamily | None]:
         family = self._families.get(family_id)
         if family is not None and family.expires_at <= self._clock():
-            del self._families[family_id]
-            return None
-        return family
-
-    async def swap_family(self, family: RefreshFamily, expected: bytes) -> bool:
-        stored = self._families.get(family.family_id)
-        if stored is None or stored.current != expected:
-            return False
-        self._families[family.family_id] = family
-        return True
+            del self._families[family_id]  # gone at its deadline, as under a Redis TTL
+            return False, None
+        if family is None or family.current != expected or family.expires_at <= now:
+            return False, family
+        self._families[family_id] = family = rotated(family, current, nonce, now)
+        return True, family
 
     async def delete_family(self, family_id: str) -> bool:
         return self._families.pop(family_id, None) is not None

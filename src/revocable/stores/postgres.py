@@ -87,13 +87,20 @@ _FAMILY_COLS = ", ".join(FAMILY_COLUMNS)
 _INSERT_FAMILY = (
     f"INSERT INTO {FAMILIES_TABLE} ({_FAMILY_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"  # noqa: S608
 )
-_GET_FAMILY = f"SELECT {_FAMILY_COLS} FROM {FAMILIES_TABLE} WHERE family_id = $1"  # noqa: S608
 _USER_FAMILIES = f"SELECT {_FAMILY_COLS} FROM {FAMILIES_TABLE} WHERE user_id = $1"  # noqa: S608
-# Compare-and-swap on the current digest: one statement, so one of two racing rotations wins.
-_SWAP_FAMILY = (
-    f"UPDATE {FAMILIES_TABLE} SET "  # noqa: S608
-    + ", ".join(f"{c} = ${i}" for i, c in enumerate(FAMILY_COLUMNS[1:], start=1))
-    + " WHERE family_id = $9 AND current_digest = $10"
+# Compare-and-swap on the current digest, refusing an expired family, and on a refusal the
+# family as it was, all in one statement (one round trip). Every part of a statement reads
+# one snapshot, so the SELECT half sees the row as before the UPDATE: it answers only when
+# the UPDATE did not. That snapshot may predate a racing rotation the UPDATE waited for;
+# the caller then sees the family still current and retries.
+_ROTATE_FAMILY = (
+    f"WITH rotated AS (UPDATE {FAMILIES_TABLE} SET previous_digest = current_digest, "  # noqa: S608
+    "current_digest = $2, nonce = $3, rotated_at = $4, generation = generation + 1 "
+    "WHERE family_id = $1 AND current_digest = $5 AND expires_at > $4 "
+    f"RETURNING {_FAMILY_COLS}) "
+    f"SELECT true AS done, {_FAMILY_COLS} FROM rotated UNION ALL "
+    f"SELECT false, {_FAMILY_COLS} FROM {FAMILIES_TABLE} "
+    "WHERE family_id = $1 AND NOT EXISTS (SELECT FROM rotated)"
 )
 _DELETE_FAMILY = f"DELETE FROM {FAMILIES_TABLE} WHERE family_id = $1"  # noqa: S608
 _DELETE_USER_FAMILIES = f"DELETE FROM {FAMILIES_TABLE} WHERE user_id = $1"  # noqa: S608
@@ -432,13 +439,12 @@ class PostgresStore:
     async def insert_family(self, family: RefreshFamily) -> None:
         await self._execute(_INSERT_FAMILY, *family_values(family))
 
-    async def get_family(self, family_id: str) -> RefreshFamily | None:
-        row = await self._on_connection(lambda conn: conn.fetchrow(_GET_FAMILY, family_id))
-        return None if row is None else row_to_family(row)
-
-    async def swap_family(self, family: RefreshFamily, expected: bytes) -> bool:
-        values = family_values(family)
-        return await self._execute(_SWAP_FAMILY, *values[1:], values[0], expected) == 1
+    async def rotate_family(
+        self, family_id: str, expected: bytes, current: bytes, nonce: bytes, now: float
+    ) -> tuple[bool, RefreshFamily | None]:
+        args = (family_id, current, nonce, now, expected)
+        row = await self._on_connection(lambda conn: conn.fetchrow(_ROTATE_FAMILY, *args))
+        return (False, None) if row is None else (bool(row[0]), row_to_family(row[1:]))
 
     async def delete_family(self, family_id: str) -> bool:
         return await self._execute(_DELETE_FAMILY, family_id) == 1

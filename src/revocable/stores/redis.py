@@ -160,12 +160,18 @@ if redis.call('PEXPIRETIME', KEYS[2]) < tonumber(ARGV[9]) then
 end
 return 1
 """
-# KEYS: family. ARGV: expected current digest, then cur, prev, rot, n, g.
-_SWAP_FAMILY = """
-if redis.call('HGET', KEYS[1], 'cur') ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], 'cur', ARGV[2], 'prev', ARGV[3], 'rot', ARGV[4], 'n', ARGV[5],
-  'g', ARGV[6])
-return 1
+# Compare-and-swap on the current digest, refusing an expired family, in one round trip.
+# Answers {1 if rotated, the family's fields after}: a refused rotation reads the family
+# in the same trip, so the caller can decide between replay, reuse and expiry.
+# KEYS: family. ARGV: expected current digest, new digest, nonce, now.
+_ROTATE_FAMILY = """
+local family = redis.call('HMGET', KEYS[1], 'cur', 'e')
+if family[1] == ARGV[1] and tonumber(family[2]) > tonumber(ARGV[4]) then
+  redis.call('HSET', KEYS[1], 'prev', family[1], 'cur', ARGV[2], 'n', ARGV[3], 'rot', ARGV[4])
+  redis.call('HINCRBY', KEYS[1], 'g', 1)
+  return {1, redis.call('HGETALL', KEYS[1])}
+end
+return {0, redis.call('HGETALL', KEYS[1])}
 """
 # KEYS: family. ARGV: user set prefix, family id.
 _DELETE_FAMILY = """
@@ -241,7 +247,7 @@ class RedisStore:
         self._set_password = client.register_script(_SET_USER_HASH)
         self._set_not_before = client.register_script(_SET_NOT_BEFORE)
         self._insert_family = client.register_script(_INSERT_FAMILY)
-        self._swap_family = client.register_script(_SWAP_FAMILY)
+        self._rotate_family = client.register_script(_ROTATE_FAMILY)
         self._delete_family = client.register_script(_DELETE_FAMILY)
         self._delete_user_families = client.register_script(_DELETE_USER_FAMILIES)
         self._list_families = client.register_script(_LIST_FAMILIES)
@@ -451,14 +457,14 @@ class RedisStore:
         args = [*_family_fields(family), str(_ms(family.expires_at)), family.family_id]
         await self._guard(lambda: self._insert_family(keys, args))
 
-    async def get_family(self, family_id: str) -> RefreshFamily | None:
-        fields: Any = await self._guard(lambda: self.client.hgetall(self._family_key(family_id)))
-        return _family(family_id, fields) if fields else None
-
-    async def swap_family(self, family: RefreshFamily, expected: bytes) -> bool:
-        keys = [self._family_key(family.family_id)]
-        args = [expected, *_family_fields(family)[3:]]
-        return bool(await self._guard(lambda: self._swap_family(keys, args)))
+    async def rotate_family(
+        self, family_id: str, expected: bytes, current: bytes, nonce: bytes, now: float
+    ) -> tuple[bool, RefreshFamily | None]:
+        keys = [self._family_key(family_id)]
+        args: list[bytes | str] = [expected, current, nonce, repr(now)]
+        done, flat = await self._guard(lambda: self._rotate_family(keys, args))
+        fields = dict(zip(flat[::2], flat[1::2], strict=True))
+        return bool(done), _family(family_id, fields) if fields else None
 
     async def delete_family(self, family_id: str) -> bool:
         keys = [self._family_key(family_id)]
@@ -533,7 +539,7 @@ def _user(user_id: str, fields: dict[Any, Any]) -> UserRecord:
 
 
 def _family_fields(family: RefreshFamily) -> list[bytes | str]:
-    """The family's hash fields in ``_FAMILY_FIELDS`` order (None as an empty value)."""
+    """The family's hash fields in ``_INSERT_FAMILY``'s order (None as an empty value)."""
     return [
         family.user_id,
         repr(family.created_at),

@@ -80,11 +80,12 @@ _FAMILY_COLS = ", ".join(FAMILY_COLUMNS)
 _INSERT_FAMILY = f"INSERT INTO {FAMILIES_TABLE} ({_FAMILY_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"  # noqa: S608
 _GET_FAMILY = f"SELECT {_FAMILY_COLS} FROM {FAMILIES_TABLE} WHERE family_id = ?"  # noqa: S608
 _USER_FAMILIES = f"SELECT {_FAMILY_COLS} FROM {FAMILIES_TABLE} WHERE user_id = ?"  # noqa: S608
-# Compare-and-swap on the current digest: one statement, so one of two racing rotations wins.
-_SWAP_FAMILY = (
-    f"UPDATE {FAMILIES_TABLE} SET "  # noqa: S608
-    + ", ".join(f"{c} = ?" for c in FAMILY_COLUMNS[1:])
-    + " WHERE family_id = ? AND current_digest = ?"
+# Compare-and-swap on the current digest, refusing an expired family: one statement, so of
+# racing rotations one wins; it answers the rotated row (SET expressions see the old row).
+_ROTATE_FAMILY = (
+    f"UPDATE {FAMILIES_TABLE} SET previous_digest = current_digest, "  # noqa: S608
+    "current_digest = ?2, nonce = ?3, rotated_at = ?4, generation = generation + 1 "
+    f"WHERE family_id = ?1 AND current_digest = ?5 AND expires_at > ?4 RETURNING {_FAMILY_COLS}"
 )
 _DELETE_FAMILY = f"DELETE FROM {FAMILIES_TABLE} WHERE family_id = ?"  # noqa: S608
 _DELETE_USER_FAMILIES = f"DELETE FROM {FAMILIES_TABLE} WHERE user_id = ?"  # noqa: S608
@@ -302,13 +303,19 @@ class SQLiteStore:
     async def insert_family(self, family: RefreshFamily) -> None:
         await self._write(_INSERT_FAMILY, family_values(family))
 
-    async def get_family(self, family_id: str) -> RefreshFamily | None:
+    async def rotate_family(
+        self, family_id: str, expected: bytes, current: bytes, nonce: bytes, now: float
+    ) -> tuple[bool, RefreshFamily | None]:
+        params = (family_id, current, nonce, now, expected)
+        rows = list(
+            await self._guard(lambda: self._writer.execute_fetchall(_ROTATE_FAMILY, params))
+        )
+        if rows:
+            return True, row_to_family(rows[0])
+        # Not rotated (replay, reuse, expiry: the rare case): read the family on the loop
+        # thread, a few microseconds, rather than a second hop to the writer thread.
         rows = await self._read(_GET_FAMILY, (family_id,))
-        return row_to_family(rows[0]) if rows else None
-
-    async def swap_family(self, family: RefreshFamily, expected: bytes) -> bool:
-        values = family_values(family)
-        return await self._write(_SWAP_FAMILY, (*values[1:], values[0], expected)) == 1
+        return False, row_to_family(rows[0]) if rows else None
 
     async def delete_family(self, family_id: str) -> bool:
         return await self._write(_DELETE_FAMILY, (family_id,)) == 1
