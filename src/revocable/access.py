@@ -138,7 +138,7 @@ class AccessTokens:
                 if self.keys.find(hit.key.kid) is hit.key and hit.policy is self.policy:
                     return self._current(hit.claims, now, not_before)
                 self._verified.discard(digest)  # its key left the ring, or the policy changed
-        header, _ = precheck(token, typ=TYP)
+        header, payload = precheck(token, typ=TYP)
         key = self.keys.find(header["kid"])
         if key is None:
             raise InvalidAccessToken("unknown_key", "no key of ours has this kid")
@@ -153,6 +153,7 @@ class AccessTokens:
             required=_REQUIRED,
             now=now,
             leeway=policy.leeway,
+            payload=payload,
         )
         verified = AccessClaims(
             subject=claims["sub"],

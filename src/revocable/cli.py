@@ -19,6 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 from revocable import __version__
+from revocable.audit.cli import audit
 from revocable.core.sessions import SessionRecord
 from revocable.errors import ConfigurationError, InvalidInput, StoreError, redact_url
 from revocable.sessions import SessionManager
@@ -271,6 +272,8 @@ def _describe(store_url: str) -> str:
     """The URL without any password, for messages."""
     return redact_url(store_url)
 
+
+main.add_command(audit)
 
 if __name__ == "__main__":  # pragma: no cover
     main(prog_name=os.path.basename(sys.argv[0]))
