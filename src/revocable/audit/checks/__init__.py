@@ -1,0 +1,39 @@
+"""One module per checklist item or group; ``CHECKS`` maps each id to its check.
+
+A check is ``async def check(ctx: AuditContext) -> CheckResult``. It returns
+"n/a" with the reason when the target lacks what it needs; the runner turns an
+``AuditError`` it raises (rate limited, budget spent, no answer) into a "warn"
+for that item alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+
+from revocable.audit.checks.cookie_flags import check_cookie_flags
+from revocable.audit.checks.csrf import check_csrf
+from revocable.audit.checks.methods import check_state_changing_gets
+from revocable.audit.checks.pending import not_implemented
+from revocable.audit.checks.revocation import check_logout, check_logout_all
+from revocable.audit.checks.session_ids import check_session_ids
+from revocable.audit.context import AuditContext
+from revocable.audit.result import CheckResult
+
+__all__ = ["CHECKS", "RUN_ORDER", "Check"]
+
+Check = Callable[[AuditContext], Awaitable[CheckResult]]
+
+CHECKS: Mapping[str, Check] = {
+    "C1": check_cookie_flags,
+    "C2": not_implemented("C2"),  # headless-browser storage check: a later version
+    "C3": check_logout,
+    "C4": check_logout_all,
+    "C5": check_state_changing_gets,
+    "C6": check_csrf,
+    "C7": not_implemented("C7"),  # access-token lifetime: a later version
+    "C8": not_implemented("C8"),  # refresh rotation and reuse detection: a later version
+    "C9": check_session_ids,
+}
+
+RUN_ORDER = ("C1", "C3", "C4", "C5", "C6", "C2", "C7", "C8", "C9")
+"""C1 reads the first login; C9 samples last, so a login rate limit starves it, not the rest."""

@@ -1,0 +1,189 @@
+"""``revocable audit URL``: the click command. httpx is imported only when it runs.
+
+Exit codes: 0 nothing failed; 1 a check failed (or warned, with ``--fail-on
+warn``); 2 bad usage (a bad URL, target file or option); 3 the target did not
+answer at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from typing import Literal, NoReturn, cast
+
+import click
+
+__all__ = ["audit"]
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    click.echo(f"revocable audit: error: {message}", err=True)
+    sys.exit(code)
+
+
+@click.command()
+@click.argument("url")
+@click.option(
+    "--preset",
+    type=click.Choice(["revocable"]),
+    help="A known app's contract (revocable: the reference server, `revocable serve`).",
+)
+@click.option(
+    "--target",
+    "target_file",
+    type=click.Path(dir_okay=False),
+    help="A TOML target description (see revocable.audit.target).",
+)
+@click.option(
+    "--username", help="The test user (else a throwaway user, if the target can register one)."
+)
+@click.option(
+    "--password",
+    envvar="REVOCABLE_AUDIT_PASSWORD",
+    show_envvar=True,
+    help="The test user's password (prefer the environment variable).",
+)
+@click.option("--login", "login_path", help="Login path (JSON body), e.g. /auth/login.")
+@click.option("--register", "register_path", help="Register path, to create a throwaway user.")
+@click.option("--logout", "logout_path", help="Logout path (POST).")
+@click.option("--logout-all", "logout_all_path", help="Log-out-all path (POST).")
+@click.option(
+    "--protected", "protected_path", help="A GET path that answers 200 only when signed in."
+)
+@click.option("--session-cookie", help="The session cookie's name (default: the one login sets).")
+@click.option(
+    "--samples",
+    default=200,
+    show_default=True,
+    type=click.IntRange(1, 100_000),
+    help="Session ids to sample for C9.",
+)
+@click.option(
+    "--max-requests",
+    default=2000,
+    show_default=True,
+    type=click.IntRange(10),
+    help="Never send more requests than this.",
+)
+@click.option(
+    "--rate",
+    default=50.0,
+    show_default=True,
+    type=click.FloatRange(0.1),
+    help="Requests per second, at most.",
+)
+@click.option(
+    "--timeout",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(0.1),
+    help="Seconds to wait for each answer.",
+)
+@click.option(
+    "--json",
+    "json_file",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="Write the JSON report here ('-' for stdout, which then holds only JSON).",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Show each item's findings and evidence.")
+@click.option(
+    "--fail-on",
+    type=click.Choice(["fail", "warn"]),
+    default="fail",
+    show_default=True,
+    help="Exit 1 on failures only, or on warnings too.",
+)
+def audit(
+    url: str,
+    preset: str | None,
+    target_file: str | None,
+    username: str | None,
+    password: str | None,
+    login_path: str | None,
+    register_path: str | None,
+    logout_path: str | None,
+    logout_all_path: str | None,
+    protected_path: str | None,
+    session_cookie: str | None,
+    samples: int,
+    max_requests: int,
+    rate: float,
+    timeout: float,
+    json_file: str | None,
+    verbose: bool,
+    fail_on: str,
+) -> None:
+    """Check the app at URL against the pre-ship auth checklist (C1-C9), by behaviour.
+
+    It logs in and out as a test user, replays cookies, forges cross-site requests and
+    samples session ids, talking only to URL's origin. Use a test account: C4 logs it
+    out of all its devices. Passwords and cookie values never appear in the output.
+    """
+    try:
+        from rich.console import Console
+
+        from revocable.audit.client import TargetUnreachable
+        from revocable.audit.progress import RichProgress
+        from revocable.audit.report import render
+        from revocable.audit.runner import AuditOptions, run_audit
+        from revocable.audit.target import (
+            Endpoint,
+            Login,
+            TargetError,
+            load_target,
+            target_from_mapping,
+            with_overrides,
+        )
+        from revocable.audit.target import (
+            preset as named_preset,
+        )
+    except ImportError as exc:  # httpx is the audit extra
+        _fail(f"{exc.name} is missing: pip install 'revocable[audit]'", 2)
+
+    if preset and target_file:
+        _fail("give --preset or --target, not both", 2)
+    try:
+        if target_file:
+            target = load_target(target_file, url)
+        elif preset:
+            target = named_preset(preset, url)
+        else:
+            target = target_from_mapping({}, url)
+        target = with_overrides(
+            target,
+            login=Login(Endpoint(login_path)) if login_path else None,
+            register=Endpoint(register_path) if register_path else None,
+            logout=Endpoint(logout_path) if logout_path else None,
+            logout_all=Endpoint(logout_all_path) if logout_all_path else None,
+            protected=Endpoint(protected_path, "GET") if protected_path else None,
+            session_cookie=session_cookie,
+        )
+        options = AuditOptions(
+            samples=samples,
+            max_requests=max_requests,
+            rate=rate,
+            timeout=timeout,
+            username=username,
+            password=password,
+        )
+    except (TargetError, ValueError) as exc:
+        _fail(str(exc), 2)
+
+    to_stdout = json_file == "-"
+    console = Console(stderr=to_stdout)
+    progress_console = Console(stderr=True)
+    try:
+        with RichProgress(progress_console) as progress:
+            report = asyncio.run(run_audit(target, options, progress=progress))
+    except TargetUnreachable as exc:
+        _fail(str(exc), 3)
+    render(report, console, verbose=verbose)
+    if json_file:
+        text = json.dumps(report.to_json(), indent=2)
+        if to_stdout:
+            click.echo(text)
+        else:
+            with open(json_file, "w", encoding="utf-8") as file:
+                file.write(text + "\n")
+    sys.exit(report.exit_code(cast(Literal["fail", "warn"], fail_on)))

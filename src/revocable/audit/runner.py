@@ -1,0 +1,156 @@
+"""One audit run: set up the test user, run the checks in a safe order, always clean up."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import httpx
+
+from revocable import __version__
+from revocable.audit.checks import CHECKS, RUN_ORDER
+from revocable.audit.client import AuditClient, AuditError, TargetUnreachable
+from revocable.audit.context import AuditContext, Credentials, LoginFailed, Progress, RateLimited
+from revocable.audit.result import CHECKLIST, AuditReport, CheckResult, Finding, title_of
+from revocable.audit.target import Target
+
+__all__ = ["AuditOptions", "run_audit"]
+
+
+@dataclass(frozen=True)
+class AuditOptions:
+    """How hard to push: samples, request budget and rate; and whose account to use."""
+
+    samples: int = 200
+    max_requests: int = 2000
+    rate: float = 50.0
+    timeout: float = 10.0
+    min_bits: int = 128
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.samples < 1:
+            raise ValueError("samples must be at least 1")
+        if self.max_requests < 10:
+            raise ValueError("max_requests must be at least 10")
+        if self.rate <= 0:
+            raise ValueError("rate is requests per second, more than 0")
+        if self.timeout <= 0:
+            raise ValueError("timeout is seconds, more than 0")
+        if (self.username is None) != (self.password is None):
+            raise ValueError("give both a username and a password, or neither")
+
+
+_FIXES = {
+    "rate_limited": "Lift the target's login rate limit for the audit, or audit again later.",
+    "request_budget_exhausted": "Raise --max-requests.",
+    "target_unreachable": "Check the target is up and answers within --timeout.",
+}
+
+
+async def _setup(ctx: AuditContext, options: AuditOptions) -> None:
+    """Credentials, a sanity check of the protected URL, and the first login (for C1)."""
+    target = ctx.target
+    if target.login is None:
+        ctx.blocked["login"] = ctx.target.missing("login") or "no login"
+        return
+    if options.username is not None and options.password is not None:
+        ctx.credentials = Credentials(options.username, options.password)
+    elif target.register is not None:
+        try:
+            ctx.credentials = await ctx.register()
+        except (LoginFailed, RateLimited) as exc:
+            ctx.blocked["login"] = f"could not register a test user: {exc}"
+            return
+        ctx.notes.append(
+            f"registered the throwaway test user {ctx.credentials.username} "
+            "(it stays: the auditor deletes no accounts)"
+        )
+    else:
+        ctx.blocked["login"] = (
+            "no credentials: give --username and --password, or a [register] endpoint"
+        )
+        return
+    if target.protected is not None:
+        anonymous = await ctx.check_signed_in(None, step="the protected URL without a cookie")
+        if ctx.signed_in(anonymous):
+            ctx.blocked["protected"] = (
+                f"{target.protected.path} answers {anonymous.status} without any cookie, so it "
+                "cannot tell signed in from signed out (set protected / signed_in_status)"
+            )
+    mark = ctx.client.mark()
+    try:
+        ctx.first = await ctx.login("first login")
+    except (LoginFailed, RateLimited) as exc:
+        ctx.blocked["login"] = f"the test user cannot log in: {exc}"
+        return
+    finally:
+        ctx.first_evidence = ctx.client.since(mark)
+    if target.protected is None or "protected" in ctx.blocked:
+        return
+    if not await ctx.is_alive(ctx.first, step="check the first login signs in"):
+        ctx.blocked["protected"] = (
+            f"after a successful login {target.protected.path} does not answer "
+            f"{'/'.join(map(str, target.signed_in_status))}; set protected / signed_in_status"
+        )
+
+
+async def _run_check(ctx: AuditContext, check_id: str) -> CheckResult:
+    ctx.progress.check_started(check_id, title_of(check_id))
+    mark = ctx.client.mark()
+    try:
+        return await CHECKS[check_id](ctx)
+    except AuditError as exc:
+        kind = "incomplete" if not isinstance(exc, TargetUnreachable) else "no answer"
+        return CheckResult.from_findings(
+            check_id,
+            f"{kind}: {exc}",
+            [Finding("warn", exc.code, str(exc), _FIXES.get(exc.code, ""))],
+            ctx.client.since(mark)[-6:],
+        )
+
+
+async def run_audit(
+    target: Target,
+    options: AuditOptions | None = None,
+    *,
+    progress: Progress | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> AuditReport:
+    """Audit ``target``; ``TargetUnreachable`` if it does not answer at all during set-up."""
+    options = options or AuditOptions()
+    started = datetime.now(UTC)
+    clock = time.monotonic()
+    client = AuditClient(
+        target.base_url,
+        max_requests=options.max_requests,
+        rate=options.rate,
+        timeout=options.timeout,
+        transport=transport,
+    )
+    ctx = AuditContext(
+        target, client, samples=options.samples, min_bits=options.min_bits, progress=progress
+    )
+    results: dict[str, CheckResult] = {}
+    try:
+        await _setup(ctx, options)
+        for check_id in RUN_ORDER:
+            results[check_id] = await _run_check(ctx, check_id)
+    finally:
+        try:
+            await ctx.cleanup()
+        except AuditError as exc:
+            ctx.notes.append(f"cleanup stopped: {exc}")
+        await client.aclose()
+    return AuditReport(
+        target=target.base_url,
+        version=__version__,
+        results=tuple(results[check_id] for check_id, _ in CHECKLIST),
+        started_at=started.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        duration_s=time.monotonic() - clock,
+        requests=client.used,
+        user=ctx.credentials.username if ctx.credentials else None,
+        notes=tuple(ctx.notes),
+    )

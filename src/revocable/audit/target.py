@@ -1,0 +1,395 @@
+"""What to audit: a frozen description of the target app, from TOML, CLI flags or a preset.
+
+A target file (every table optional; a missing piece makes the checks that
+need it "n/a", with the reason)::
+
+    base_url = "https://app.example"   # the URL argument wins over this
+    session_cookie = "sid"             # default: the cookie the login sets
+    signed_in_status = [200]           # what the protected URL answers when signed in
+    openapi = "/openapi.json"          # "" to skip reading it
+
+    [login]                            # required for everything but the openapi scan
+    path = "/auth/login"
+    method = "POST"
+    body = "json"                      # or "form"
+    username_field = "username"
+    password_field = "password"
+    extra = { remember = "1" }         # more fields sent with every login
+
+    [register]                         # lets the auditor create a throwaway test user
+    path = "/auth/register"
+
+    logout = "/auth/logout"            # an endpoint is a path (POST), or a table:
+    logout_all = { path = "/auth/logout-all", keeps_current = false }
+    protected = "/api/me"              # GET; answers signed_in_status when signed in
+    csrf_probe = "/auth/logout"        # the state-changing request C6 forges (default: logout)
+    state_changing = ["/account/delete", { path = "/items/1", method = "DELETE" }]
+
+    [csrf]
+    source = "json"                    # json (a field of the login answer) | cookie | form
+    name = "csrf_token"                # the field, cookie or hidden input's name
+    header = "X-CSRF-Token"            # send it in this header...
+    field = ""                         # ...or in this form field
+    page = "/"                         # source = "form": a page holding the hidden input
+
+    [tokens]                           # token apps (C7, C8; checked in a later version)
+    token = "/auth/token"
+    refresh = "/auth/refresh"
+
+    [browser]                          # C2 (a later version): a page with a login form
+    page = "/"
+
+Credentials never live in the file: ``--username``/``--password`` (or
+``$REVOCABLE_AUDIT_PASSWORD``), or a throwaway user when ``[register]`` is set.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal, cast
+from urllib.parse import urlsplit
+
+from revocable.errors import ConfigurationError
+
+__all__ = [
+    "PRESETS",
+    "Csrf",
+    "Endpoint",
+    "Login",
+    "Target",
+    "TargetError",
+    "load_target",
+    "preset",
+    "target_from_mapping",
+    "with_overrides",
+]
+
+BodyKind = Literal["json", "form"]
+CsrfSource = Literal["json", "cookie", "form"]
+_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
+
+
+class TargetError(ConfigurationError):
+    """The target description is unusable; the message says which key and how to fix it."""
+
+    code = "invalid_target"
+
+
+def _path(value: object, where: str) -> str:
+    if not isinstance(value, str) or not value.startswith("/") or value.startswith("//"):
+        raise TargetError(f"{where}: a path on the target, starting with '/' (got {value!r})")
+    if any(c in value for c in "\r\n\t #") or not value.isascii():
+        raise TargetError(f"{where}: a plain ASCII path without spaces or '#' (got {value!r})")
+    return value
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A method and a path on the target (the path may hold a query, like ``?keep_current=1``)."""
+
+    path: str
+    method: str = "POST"
+
+    def __post_init__(self) -> None:
+        _path(self.path, "endpoint")
+        if self.method not in _METHODS:
+            raise TargetError(f"endpoint method must be one of {sorted(_METHODS)}")
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+@dataclass(frozen=True)
+class Login:
+    """How to sign in: the endpoint, the body kind and the field names."""
+
+    endpoint: Endpoint
+    body: BodyKind = "json"
+    username_field: str = "username"
+    password_field: str = "password"  # noqa: S105 - a field name, not a password
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.body not in ("json", "form"):
+            raise TargetError("login.body is 'json' or 'form'")
+        if not self.username_field or not self.password_field:
+            raise TargetError("login.username_field and login.password_field must not be empty")
+
+
+@dataclass(frozen=True)
+class Csrf:
+    """Where the CSRF token comes from and how a request carries it."""
+
+    source: CsrfSource
+    name: str
+    header: str | None = None
+    field: str | None = None
+    page: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.source not in ("json", "cookie", "form"):
+            raise TargetError("csrf.source is 'json', 'cookie' or 'form'")
+        if not self.name:
+            raise TargetError("csrf.name: the JSON field, cookie or hidden input holding the token")
+        if bool(self.header) == bool(self.field):
+            raise TargetError("csrf: give exactly one of header (e.g. X-CSRF-Token) or field")
+        if self.source == "form" and not self.page:
+            raise TargetError("csrf.source = 'form' needs csrf.page, a page with the hidden input")
+        if self.page is not None:
+            _path(self.page, "csrf.page")
+
+
+@dataclass(frozen=True)
+class Target:
+    """Everything the auditor knows about the app. Only ``base_url`` is required."""
+
+    base_url: str
+    login: Login | None = None
+    register: Endpoint | None = None
+    logout: Endpoint | None = None
+    logout_all: Endpoint | None = None
+    logout_all_keeps_current: bool = False
+    protected: Endpoint | None = None
+    signed_in_status: tuple[int, ...] = (200,)
+    csrf: Csrf | None = None
+    session_cookie: str | None = None
+    csrf_probe: Endpoint | None = None
+    state_changing: tuple[Endpoint, ...] = ()
+    openapi: str | None = "/openapi.json"
+    token: Endpoint | None = None
+    refresh: Endpoint | None = None
+    browser_page: str | None = None
+
+    def __post_init__(self) -> None:
+        parts = urlsplit(self.base_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise TargetError(
+                f"the target URL must be http(s)://host[:port] (got {self.base_url!r})"
+            )
+        if parts.username or parts.password:
+            raise TargetError("the target URL must not hold credentials; use --username/--password")
+        if parts.query or parts.fragment:
+            raise TargetError("the target URL must not hold a query or fragment")
+        try:
+            _ = parts.port
+        except ValueError as exc:
+            raise TargetError(f"the target URL has a bad port: {exc}") from None
+        if not self.signed_in_status or not all(
+            isinstance(s, int) and 100 <= s <= 599 for s in self.signed_in_status
+        ):
+            raise TargetError("signed_in_status: a list of HTTP status codes, like [200]")
+        if self.openapi is not None:
+            _path(self.openapi, "openapi")
+        if self.protected is not None and self.protected.method != "GET":
+            raise TargetError("protected: the auditor reads it with GET")
+
+    @property
+    def origin(self) -> str:
+        parts = urlsplit(self.base_url)
+        return f"{parts.scheme}://{parts.netloc}".lower()
+
+    @property
+    def probe(self) -> Endpoint | None:
+        """The state-changing request C6 forges: the one named, else logout."""
+        return self.csrf_probe or self.logout
+
+    def missing(self, *needs: str) -> str | None:
+        """Why a check cannot run here (the first missing piece), or None."""
+        names = {
+            "login": "no login endpoint",
+            "logout": "no logout endpoint",
+            "logout_all": "no log-out-all endpoint",
+            "protected": "no protected URL that proves 'signed in'",
+        }
+        for need in needs:
+            if getattr(self, need) is None:
+                return f"the target description has {names[need]} ([{need}] in the target file)"
+        return None
+
+
+def preset(name: str, base_url: str) -> Target:
+    """A named target: ``revocable`` is the reference server's contract (``revocable serve``)."""
+    if name not in PRESETS:
+        raise TargetError(f"unknown preset {name!r}; known: {', '.join(sorted(PRESETS))}")
+    return target_from_mapping(PRESETS[name], base_url)
+
+
+PRESETS: Mapping[str, Mapping[str, Any]] = {
+    "revocable": {
+        "login": {"path": "/auth/login", "body": "json"},
+        "register": {"path": "/auth/register"},
+        "logout": "/auth/logout",
+        "logout_all": "/auth/logout-all",
+        "protected": "/api/me",
+        "csrf": {"source": "json", "name": "csrf_token", "header": "X-CSRF-Token"},
+        "tokens": {"token": "/auth/token", "refresh": "/auth/refresh"},
+        "browser": {"page": "/"},
+    }
+}
+
+_TOP_KEYS = {
+    "base_url",
+    "session_cookie",
+    "signed_in_status",
+    "openapi",
+    "login",
+    "register",
+    "logout",
+    "logout_all",
+    "protected",
+    "csrf_probe",
+    "state_changing",
+    "csrf",
+    "tokens",
+    "browser",
+}
+
+
+def _table(data: Mapping[str, Any], key: str, allowed: set[str]) -> dict[str, Any] | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise TargetError(f"[{key}] must be a table")
+    unknown = set(value) - allowed
+    if unknown:
+        raise TargetError(f"[{key}]: unknown keys {sorted(unknown)}; known: {sorted(allowed)}")
+    return dict(value)
+
+
+def _str(table: Mapping[str, Any], key: str, where: str, default: str | None = None) -> str | None:
+    value = table.get(key, default)
+    if value is not None and not isinstance(value, str):
+        raise TargetError(f"{where}.{key} must be a string")
+    return value or None
+
+
+def _endpoint(value: object, where: str, method: str = "POST", extra: set[str] = set()) -> Endpoint:  # noqa: B006 - never mutated
+    if isinstance(value, str):
+        return Endpoint(_path(value, where), method)
+    if not isinstance(value, Mapping):
+        raise TargetError(f"{where}: a path, or a table with path (and method)")
+    unknown = set(value) - {"path", "method", *extra}
+    if unknown:
+        raise TargetError(f"{where}: unknown keys {sorted(unknown)}")
+    chosen = value.get("method", method)
+    if not isinstance(chosen, str):
+        raise TargetError(f"{where}.method must be a string")
+    return Endpoint(_path(value.get("path"), f"{where}.path"), chosen.upper())
+
+
+def target_from_mapping(data: Mapping[str, Any], base_url: str | None = None) -> Target:
+    """A Target from parsed TOML (or a preset); ``base_url`` overrides the file's."""
+    unknown = set(data) - _TOP_KEYS
+    if unknown:
+        raise TargetError(f"unknown keys {sorted(unknown)}; known: {sorted(_TOP_KEYS)}")
+    url = base_url or data.get("base_url")
+    if not isinstance(url, str):
+        raise TargetError("no target URL: give it as the argument or as base_url in the file")
+
+    login = None
+    table = _table(
+        data, "login", {"path", "method", "body", "username_field", "password_field", "extra"}
+    )
+    if table is not None:
+        extra = table.get("extra", {})
+        if not isinstance(extra, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in extra.items()
+        ):
+            raise TargetError("login.extra: a table of string fields")
+        login = Login(
+            _endpoint({k: table[k] for k in ("path", "method") if k in table}, "login"),
+            cast(BodyKind, _str(table, "body", "login", "json")),
+            _str(table, "username_field", "login", "username") or "",
+            _str(table, "password_field", "login", "password") or "",
+            dict(extra),
+        )
+    register = None
+    table = _table(data, "register", {"path", "method"})
+    if table is not None:
+        register = _endpoint(table, "register")
+
+    logout_all = None
+    keeps_current = False
+    if data.get("logout_all") is not None:
+        value = data["logout_all"]
+        logout_all = _endpoint(value, "logout_all", extra={"keeps_current"})
+        if isinstance(value, Mapping):
+            keeps_current = value.get("keeps_current", False)
+            if not isinstance(keeps_current, bool):
+                raise TargetError("logout_all.keeps_current is true or false")
+
+    csrf = None
+    table = _table(data, "csrf", {"source", "name", "header", "field", "page"})
+    if table is not None:
+        csrf = Csrf(
+            cast(CsrfSource, _str(table, "source", "csrf")),
+            _str(table, "name", "csrf") or "",
+            _str(table, "header", "csrf"),
+            _str(table, "field", "csrf"),
+            _str(table, "page", "csrf"),
+        )
+    tokens = _table(data, "tokens", {"token", "refresh"}) or {}
+    browser = _table(data, "browser", {"page"}) or {}
+
+    extras = data.get("state_changing", [])
+    if not isinstance(extras, list):
+        raise TargetError("state_changing: a list of paths or {path, method} tables")
+    statuses = data.get("signed_in_status", [200])
+    if not isinstance(statuses, list):
+        raise TargetError("signed_in_status: a list of HTTP status codes, like [200]")
+    openapi = data.get("openapi", "/openapi.json")
+    if not isinstance(openapi, str):
+        raise TargetError('openapi: a path, or "" to skip it')
+
+    def optional(key: str, method: str = "POST") -> Endpoint | None:
+        value = data.get(key)
+        return None if value is None else _endpoint(value, key, method)
+
+    return Target(
+        base_url=url.rstrip("/"),
+        login=login,
+        register=register,
+        logout=optional("logout"),
+        logout_all=logout_all,
+        logout_all_keeps_current=keeps_current,
+        protected=optional("protected", "GET"),
+        signed_in_status=tuple(statuses),
+        csrf=csrf,
+        session_cookie=_str(data, "session_cookie", "target"),
+        csrf_probe=optional("csrf_probe"),
+        state_changing=tuple(_endpoint(v, f"state_changing[{i}]") for i, v in enumerate(extras)),
+        openapi=openapi or None,
+        token=None if tokens.get("token") is None else _endpoint(tokens["token"], "tokens.token"),
+        refresh=(
+            None
+            if tokens.get("refresh") is None
+            else _endpoint(tokens["refresh"], "tokens.refresh")
+        ),
+        browser_page=(
+            None if browser.get("page") is None else _path(browser["page"], "browser.page")
+        ),
+    )
+
+
+def load_target(path: str | Path, base_url: str | None = None) -> Target:
+    """Read a target file; ``TargetError`` names the file and what is wrong."""
+    try:
+        with open(path, "rb") as file:
+            data = tomllib.load(file)
+    except OSError as exc:
+        raise TargetError(f"cannot read the target file {str(path)!r}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise TargetError(f"the target file {str(path)!r} is not valid TOML: {exc}") from None
+    try:
+        return target_from_mapping(data, base_url)
+    except TargetError as exc:
+        raise TargetError(f"{path}: {exc}") from None
+
+
+def with_overrides(target: Target, **changes: Any) -> Target:
+    """The target with the given fields replaced (CLI flags over a file or preset)."""
+    return replace(target, **{k: v for k, v in changes.items() if v is not None})

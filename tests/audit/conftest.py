@@ -1,0 +1,67 @@
+"""Fixtures for the auditor's tests: apps served by uvicorn on a free loopback port."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, cast
+
+import pytest
+import uvicorn
+
+from revocable.passwords import PasswordHasher
+from revocable.server.app import create_app
+from revocable.stores.base import Store
+from revocable.stores.memory import MemoryStore
+from tests.servers import free_port
+
+Serve = Callable[[Any], Awaitable[str]]
+
+
+@pytest.fixture(name="serve")
+async def _serve() -> AsyncIterator[Serve]:
+    """Serve an ASGI app with uvicorn on a free loopback port; answers its base URL."""
+    running: list[tuple[uvicorn.Server, asyncio.Task[None]]] = []
+
+    async def serve(app: Any) -> str:
+        port = free_port()
+        config = uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            lifespan="off",
+            access_log=False,
+            proxy_headers=False,
+        )
+        server = uvicorn.Server(config)
+        task = asyncio.create_task(server.serve())
+        while not server.started:
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.01)
+        running.append((server, task))
+        return f"http://127.0.0.1:{port}"
+
+    yield serve
+    for server, task in running:
+        server.should_exit = True
+        await task
+
+
+def reference_app(**options: Any) -> Any:
+    """The reference server on a memory store, with a fresh CSRF key and a fast test hasher."""
+    options.setdefault("login_limit", None)
+    return create_app(
+        cast(Store, MemoryStore()),
+        [secrets.token_bytes(32)],
+        hasher=PasswordHasher.for_testing(),
+        **options,
+    )
+
+
+@pytest.fixture(name="reference_url")
+async def _reference_url(serve: Serve) -> str:
+    """The reference server (no login rate limit), served on loopback."""
+    return await serve(reference_app())

@@ -1,0 +1,203 @@
+"""Whole audits over real HTTP: the reference server passes, each broken app fails where broken."""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+import httpx
+import pytest
+from rich.console import Console
+
+from revocable.audit.report import render
+from revocable.audit.result import AuditReport
+from revocable.audit.runner import AuditOptions, run_audit
+from revocable.audit.target import preset, target_from_mapping
+from revocable.core.ratelimit import RateLimit
+from tests.audit.broken_apps import TARGET, Faults, make_app
+from tests.audit.conftest import Serve, reference_app
+
+FAST = AuditOptions(rate=5000)
+IMPLEMENTED = ("C1", "C3", "C4", "C5", "C6", "C9")
+PENDING = ("C2", "C7", "C8")
+
+
+def statuses(report: AuditReport) -> dict[str, str]:
+    return {r.id: r.status for r in report.results}
+
+
+def details(report: AuditReport) -> str:
+    return "\n".join(f"{r.id} {r.status} {r.code}: {r.summary}" for r in report.results)
+
+
+def expected(broken: set[str]) -> dict[str, str]:
+    out = {c: ("fail" if c in broken else "pass") for c in IMPLEMENTED}
+    return {**out, **dict.fromkeys(PENDING, "n/a")}
+
+
+async def test_reference_server_passes_every_implemented_item(reference_url: str) -> None:
+    """Against `revocable serve`'s app every implemented item passes; C2, C7, C8 say why n/a."""
+    report = await run_audit(preset("revocable", reference_url), FAST)
+    assert statuses(report) == expected(set()), details(report)
+    assert {r.code for r in report.results if r.id in PENDING} == {"not_implemented"}
+    assert report.exit_code() == 0
+    assert report.user is not None
+    assert report.user.startswith("revocable-audit-")
+    assert report.requests <= FAST.max_requests
+    c9 = report.results[8]
+    assert "200 ids" in c9.summary
+
+
+@pytest.mark.parametrize(
+    ("faults", "codes"),
+    [
+        (Faults(cookie_flags=True), {"C1": "cookie_not_httponly"}),
+        (Faults(logout_clears_only=True), {"C3": "session_survives_logout"}),
+        (Faults(logout_all_noop=True), {"C4": "logout_all_ineffective"}),
+        (Faults(get_logout=True), {"C5": "state_changing_get"}),
+        (Faults(no_csrf=True), {"C6": "csrf_unprotected"}),
+        (Faults(counter_ids=True), {"C9": "session_id_low_entropy"}),
+        (
+            Faults(cookie_flags=True, logout_clears_only=True, get_logout=True, counter_ids=True),
+            {
+                "C1": "cookie_not_httponly",
+                "C3": "session_survives_logout",
+                "C5": "state_changing_get",
+                "C9": "session_id_low_entropy",
+            },
+        ),
+        (
+            Faults(logout_all_noop=True, no_csrf=True),
+            {"C4": "logout_all_ineffective", "C6": "csrf_unprotected"},
+        ),
+    ],
+    ids=[
+        "cookie-flags",
+        "logout-clears-cookie-only",
+        "logout-all-noop",
+        "get-logout",
+        "no-csrf",
+        "counter-ids",
+        "four-faults",
+        "two-faults",
+    ],
+)
+async def test_broken_app_fails_exactly_where_broken(
+    serve: Serve, faults: Faults, codes: dict[str, str]
+) -> None:
+    """Each fault fails its own item (with its code) and no other; exit code 1."""
+    url = await serve(make_app(faults))
+    report = await run_audit(target_from_mapping(TARGET, url), FAST)
+    assert statuses(report) == expected(set(codes)), details(report)
+    for result in report.results:
+        if result.id in codes:
+            found = {f.code for f in result.findings}
+            assert codes[result.id] in found, details(report)
+    assert report.exit_code() == 1
+
+
+async def test_counter_ids_fail_clearly(serve: Serve) -> None:
+    """Counter-based ids are called sequential and low-entropy, not merely "biased"."""
+    url = await serve(make_app(Faults(counter_ids=True)))
+    report = await run_audit(target_from_mapping(TARGET, url), FAST)
+    c9 = report.results[8]
+    assert {"session_id_sequential", "session_id_low_entropy"} <= {f.code for f in c9.findings}
+    assert "Make session ids 32 bytes from the OS CSPRNG" in c9.fix
+
+
+async def test_login_rate_limit_means_fewer_samples_not_failures(serve: Serve) -> None:
+    """A 429 stops the sampling; C9 warns that it sampled fewer, every other item still passes."""
+    url = await serve(reference_app(login_limit=RateLimit(10, 60.0)))
+    report = await run_audit(preset("revocable", url), FAST)
+    want = {**expected(set()), "C9": "warn"}
+    assert statuses(report) == want, details(report)
+    c9 = report.results[8]
+    assert "sampled_fewer" in {f.code for f in c9.findings}
+    assert "429" in c9.summary
+    assert report.exit_code() == 0
+    assert report.exit_code("warn") == 1
+
+
+async def test_missing_pieces_are_not_applicable_never_a_crash(reference_url: str) -> None:
+    """A target with only login and register: items needing the rest are n/a, with the reason."""
+    target = target_from_mapping(
+        {"login": {"path": "/auth/login"}, "register": {"path": "/auth/register"}}, reference_url
+    )
+    report = await run_audit(target, AuditOptions(rate=5000, samples=40))
+    got = statuses(report)
+    assert got == {**expected(set()), "C3": "n/a", "C4": "n/a", "C6": "n/a"}, details(report)
+    assert "protected URL" in report.results[2].summary
+    assert any("no logout endpoint" in note for note in report.notes)
+
+
+async def test_no_login_at_all_still_reads_openapi(reference_url: str) -> None:
+    """With nothing but a URL, the login-based items are n/a and C5 reads /openapi.json."""
+    report = await run_audit(target_from_mapping({}, reference_url), FAST)
+    got = statuses(report)
+    assert got["C5"] == "pass", details(report)
+    assert {got[c] for c in ("C1", "C3", "C4", "C6", "C9")} == {"n/a"}
+    assert report.user is None
+
+
+async def test_wrong_protected_url_is_reported_not_misjudged(reference_url: str) -> None:
+    """A protected URL that answers 200 to anyone makes the replay checks n/a, not pass."""
+    mapping: dict[str, Any] = {
+        "login": {"path": "/auth/login"},
+        "register": {"path": "/auth/register"},
+        "logout": "/auth/logout",
+        "protected": "/openapi.json",
+        "csrf": {"source": "json", "name": "csrf_token", "header": "X-CSRF-Token"},
+    }
+    report = await run_audit(target_from_mapping(mapping, reference_url), FAST)
+    c3 = report.results[2]
+    assert c3.status == "n/a"
+    assert "without any cookie" in c3.summary
+
+
+class Recording(httpx.AsyncHTTPTransport):
+    """A real transport that remembers every credential that crossed it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.secrets: set[str] = set()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.content:
+            body = json.loads(request.content)
+            if isinstance(body, dict) and "password" in body:
+                self.secrets.add(body["password"])
+        if "password" in request.url.params:
+            self.secrets.add(request.url.params["password"])
+        response = await super().handle_async_request(request)
+        await response.aread()
+        for header in response.headers.get_list("set-cookie"):
+            value = header.split(";")[0].split("=", 1)[1]
+            if value:
+                self.secrets.add(value)
+        if "json" in response.headers.get("content-type", ""):
+            body = json.loads(response.content)
+            if isinstance(body, dict) and isinstance(body.get("csrf_token"), str):
+                self.secrets.add(body["csrf_token"])
+        return response
+
+
+async def test_no_credential_reaches_the_report(serve: Serve) -> None:
+    """No session id, CSRF token or password appears in the JSON or the verbose table."""
+    transport = Recording()
+    url = await serve(make_app(Faults(logout_clears_only=True, no_csrf=True)))
+    report = await run_audit(target_from_mapping(TARGET, url), FAST, transport=transport)
+    out = io.StringIO()
+    render(report, Console(file=out, width=200), verbose=True)
+    text = out.getvalue() + json.dumps(report.to_json())
+    assert len(transport.secrets) > 200  # sessions, CSRF tokens, passwords
+    leaked = [s for s in transport.secrets if s in text]
+    assert not leaked
+
+
+async def test_the_auditor_logs_out_what_it_created(serve: Serve) -> None:
+    """After a run against a correct app, none of the test user's sessions is left alive."""
+    app = make_app()
+    url = await serve(app)
+    await run_audit(target_from_mapping(TARGET, url), AuditOptions(rate=5000, samples=30))
+    assert app.state.auth.sessions == {}
