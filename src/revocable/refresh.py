@@ -22,6 +22,7 @@ from revocable.core.refresh import (
     Replay,
     Rotate,
     decide,
+    family_handle,
     new_family,
     parse_refresh_token,
     speculate,
@@ -133,15 +134,21 @@ class RefreshTokens:
         self.events.emit(
             "refresh.reuse",
             user_id=decision.user_id,
-            session=decision.family_id,
+            session=family_handle(decision.family_id),  # the public name: no token half in logs
             reason=decision.kind,
         )
         raise InvalidRefreshToken("reuse", f"refresh token reuse ({decision.kind}); family revoked")
 
     async def revoke(self, token_or_family: str) -> bool:
-        """Revoke one family, by a token of it or by its id."""
+        """Revoke one family, by a token of it or by its id (server-side callers)."""
         parsed = parse_refresh_token(token_or_family)
         return await self.store.delete_family(parsed[0] if parsed else token_or_family)
+
+    async def revoke_token(self, token: object) -> bool:
+        """Revoke the family of a presented refresh token (RFC 7009); False, and nothing
+        revoked, for anything that is not a well-formed refresh token."""
+        parsed = parse_refresh_token(token)
+        return parsed is not None and await self.store.delete_family(parsed[0])
 
     async def revoke_user(self, user_id: str) -> int:
         """Revoke every family of a user (log out all devices)."""

@@ -116,7 +116,7 @@ def tokens_router(
         fields, _ = await read_fields(request)
         presented = fields.get("refresh_token")
         if presented:
-            revoked = await refresh.revoke(presented)
+            revoked = await refresh.revoke_token(presented)
         elif principal is not None and principal.access and principal.access.family_id:
             revoked = await refresh.revoke(principal.access.family_id)
         else:
