@@ -7,6 +7,11 @@ need it "n/a", with the reason)::
     session_cookie = "sid"             # default: the cookie the login sets
     signed_in_status = [200]           # what the protected URL answers when signed in
     openapi = "/openapi.json"          # "" to skip reading it
+    logout = "/auth/logout"            # an endpoint is a path (POST), or a table:
+    logout_all = { path = "/auth/logout-all", keeps_current = false }
+    protected = "/api/me"              # GET; answers signed_in_status when signed in
+    csrf_probe = "/auth/logout"        # the state-changing request C6 forges (default: logout)
+    state_changing = ["/account/delete", { path = "/items/1", method = "DELETE" }]
 
     [login]                            # required for everything but the openapi scan
     path = "/auth/login"
@@ -18,12 +23,6 @@ need it "n/a", with the reason)::
 
     [register]                         # lets the auditor create a throwaway test user
     path = "/auth/register"
-
-    logout = "/auth/logout"            # an endpoint is a path (POST), or a table:
-    logout_all = { path = "/auth/logout-all", keeps_current = false }
-    protected = "/api/me"              # GET; answers signed_in_status when signed in
-    csrf_probe = "/auth/logout"        # the state-changing request C6 forges (default: logout)
-    state_changing = ["/account/delete", { path = "/items/1", method = "DELETE" }]
 
     [csrf]
     source = "json"                    # json (a field of the login answer) | cookie | form

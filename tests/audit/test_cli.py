@@ -1,0 +1,106 @@
+"""`revocable audit URL` as a user runs it: the table, the JSON file, and exit codes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import httpx
+from click.testing import CliRunner, Result
+
+from revocable.cli import main
+from revocable.core.ratelimit import RateLimit
+from tests.audit.broken_apps import Faults, make_app
+from tests.audit.conftest import Serve, reference_app
+from tests.servers import free_port
+
+
+async def run(*args: str, env: dict[str, str] | None = None) -> Result:
+    """The command in a worker thread: it runs its own event loop, the servers run in ours."""
+    runner = CliRunner()
+    return await asyncio.to_thread(
+        runner.invoke, main, ["audit", *args, "--rate", "5000"], env=env, catch_exceptions=False
+    )
+
+
+async def test_the_reference_server_passes_and_the_json_is_written(
+    reference_url: str, tmp_path: Path
+) -> None:
+    """Exit 0, a table naming each item, and a JSON file with C1..C9."""
+    report = tmp_path / "audit.json"
+    result = await run(reference_url, "--preset", "revocable", "--json", str(report))
+    assert result.exit_code == 0, result.output
+    assert "cookie flags" in result.output
+    assert "6 passed, 0 failed, 0 warned, 3 not applicable" in result.output
+    data = json.loads(report.read_text())
+    assert data["tool"] == "revocable-audit"
+    assert [r["status"] for r in data["results"]] == [
+        "pass", "n/a", "pass", "pass", "pass", "pass", "n/a", "n/a", "pass",
+    ]  # fmt: skip
+
+
+async def test_a_broken_app_exits_1_and_json_can_go_to_stdout(serve: Serve, tmp_path: Path) -> None:
+    """With --json - stdout holds only the JSON; a failed item makes the exit code 1."""
+    url = await serve(make_app(Faults(no_csrf=True)))
+    target = tmp_path / "target.toml"
+    target.write_text(
+        '[login]\npath = "/login"\n[register]\npath = "/register"\n'
+        '[csrf]\nsource = "json"\nname = "csrf_token"\nheader = "X-CSRF-Token"\n'
+    )
+    result = await run(
+        url, "--target", str(target), "--logout", "/logout", "--logout-all", "/logout-all",
+        "--protected", "/me", "--json", "-", "--samples", "30",
+    )  # fmt: skip
+    assert result.exit_code == 1
+    data = json.loads(result.stdout)
+    statuses = {r["id"]: r["status"] for r in data["results"]}
+    assert statuses["C6"] == "fail"
+    assert statuses["C3"] == "pass"
+
+
+async def test_given_credentials_are_used_and_never_printed(reference_url: str) -> None:
+    """--username with the password from the environment: the password appears nowhere."""
+    password = "correct horse battery staple"
+    async with httpx.AsyncClient(base_url=reference_url) as client:
+        created = await client.post(
+            "/auth/register", json={"username": "cli-user", "password": password}
+        )
+        assert created.status_code == 201
+    result = await run(
+        reference_url, "--preset", "revocable", "--username", "cli-user", "-v", "--samples", "30",
+        env={"REVOCABLE_AUDIT_PASSWORD": password},
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert password not in result.output
+    assert "revocable-audit-" not in result.output  # no throwaway user was registered
+
+
+async def test_fail_on_warn(serve: Serve) -> None:
+    """--fail-on warn turns a warning (here: fewer samples than asked) into exit code 1."""
+    url = await serve(reference_app(login_limit=RateLimit(10, 60.0)))
+    plain = await run(url, "--preset", "revocable")
+    assert plain.exit_code == 0, plain.output
+    url = await serve(reference_app(login_limit=RateLimit(10, 60.0)))
+    strict = await run(url, "--preset", "revocable", "--fail-on", "warn")
+    assert strict.exit_code == 1
+
+
+async def test_bad_usage_exits_2() -> None:
+    """A bad URL, a bad target file, --preset with --target: one error line, exit code 2."""
+    for args in (
+        ["ftp://x"],
+        ["http://x", "--target", "/nonexistent.toml"],
+        ["http://x", "--preset", "revocable", "--target", "t.toml"],
+        ["http://x", "--username", "alone"],
+    ):
+        result = await run(*args)
+        assert result.exit_code == 2, (args, result.output)
+        assert "revocable audit: error:" in result.output
+
+
+async def test_an_unreachable_target_exits_3() -> None:
+    """Nothing listening: exit code 3 and a line saying so."""
+    result = await run(f"http://127.0.0.1:{free_port()}", "--preset", "revocable")
+    assert result.exit_code == 3
+    assert "no answer" in result.output
