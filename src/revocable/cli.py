@@ -197,10 +197,14 @@ def sweep(store_url: str) -> None:
 )
 @click.option(
     "--signing-key-file",
-    default="revocable-signing.pem",
+    "signing_key_files",
+    multiple=True,
+    default=["revocable-signing.pem"],
     show_default=True,
     type=click.Path(dir_okay=False),
-    help="Ed25519 key (PKCS#8 PEM) that signs access tokens; created (mode 0600) if missing.",
+    help="Ed25519 or P-256 key (PKCS#8 PEM) that signs access tokens; created (mode 0600) if "
+    "a single one is missing. Repeat it to rotate: oldest first, the last signs, the others "
+    "still verify. $REVOCABLE_SIGNING_KEYS (PEM keys, oldest first) overrides the files.",
 )
 @click.option(
     "--public-origin",
@@ -224,13 +228,13 @@ def serve(
     insecure_cookies: bool,
     login_rate_limit: str,
     trusted_proxies: tuple[str, ...],
-    signing_key_file: str,
+    signing_key_files: tuple[str, ...],
     public_origin: str | None,
     access_cookie_samesite: str,
 ) -> None:
     """Run the reference server: sign-up, sign-in, your sessions, log out everywhere."""
     from revocable.core.ratelimit import RateLimit
-    from revocable.server.run import load_or_create_keys, load_or_create_signing_key, run_server
+    from revocable.server.run import load_or_create_keys, load_signing_ring, run_server
 
     try:
         login_limit = RateLimit.parse(login_rate_limit)
@@ -238,8 +242,10 @@ def serve(
         _fail(str(exc), 2)
     try:
         keys = load_or_create_keys(secrets_file)
-        signing_key = load_or_create_signing_key(signing_key_file)
-    except (OSError, ValueError) as exc:
+        signing_keys = load_signing_ring(
+            signing_key_files, os.environ.get("REVOCABLE_SIGNING_KEYS")
+        )
+    except (OSError, ValueError, ConfigurationError) as exc:
         _fail(f"cannot use the key files: {exc}", 2)
     if insecure_cookies:
         click.echo(
@@ -258,7 +264,7 @@ def serve(
                 login_limit=login_limit,
                 trusted_proxies=trusted_proxies,
                 public_origin=public_origin,
-                signing_key=signing_key,
+                signing_keys=signing_keys,
                 access_same_site="lax" if access_cookie_samesite == "lax" else "strict",
             )
         )

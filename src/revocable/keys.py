@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -26,6 +27,9 @@ from revocable.errors import ConfigurationError
 __all__ = ["Algorithm", "KeyRing", "SigningKey"]
 
 Algorithm = Literal["EdDSA", "ES256", "HS256"]
+_PEM_BLOCK = re.compile(
+    r"-----BEGIN [A-Z ]*PRIVATE KEY-----.+?-----END [A-Z ]*PRIVATE KEY-----", re.S
+)
 _PrivateKey = ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey
 
 
@@ -128,6 +132,16 @@ class KeyRing:
     def jwks(self) -> dict[str, list[dict[str, str]]]:
         """The JWKS document: every public key, never an HS256 secret."""
         return {"keys": [key.public_jwk() for key in self.keys if not key.symmetric]}
+
+    @classmethod
+    def from_pem_bundle(cls, bundle: bytes | str) -> KeyRing:
+        """A ring from PEM private keys one after another (oldest first, the last signs),
+        as an environment variable or a secrets manager holds them."""
+        text = bundle.decode("ascii", "replace") if isinstance(bundle, bytes) else bundle
+        blocks = _PEM_BLOCK.findall(text)
+        if not blocks:
+            raise ConfigurationError("no PEM private key found")
+        return cls(SigningKey.from_pem(block) for block in blocks)
 
     def rotated(self, new: SigningKey, *, keep: int = 2) -> KeyRing:
         """A ring that signs with ``new`` and still verifies the ``keep`` newest old keys."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import stat
@@ -11,7 +12,11 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
+from revocable import ConfigurationError
+from revocable.keys import KeyRing, SigningKey
+from revocable.server.run import load_signing_ring
 from tests.servers import free_port
 
 
@@ -71,3 +76,40 @@ def test_serve_with_a_bad_store_url_is_one_line_exit_2(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert result.stderr.startswith("revocable: error: invalid store URL")
     assert "Traceback" not in result.stderr
+
+
+def test_signing_keys_rotate_from_files_or_the_environment(tmp_path: Path) -> None:
+    """Several key files (oldest first) make a ring that signs with the last and still
+    verifies the others; $REVOCABLE_SIGNING_KEYS, PEM keys one after another, overrides them;
+    a key file readable by others is used but warned about."""
+    old, new = SigningKey.generate(), SigningKey.generate("ES256")
+    paths = [tmp_path / "old.pem", tmp_path / "new.pem"]
+    for path, key in zip(paths, (old, new), strict=True):
+        path.write_bytes(key.to_pem())
+        path.chmod(0o600)
+    ring = load_signing_ring(paths)
+    assert [k.kid for k in ring.keys] == [old.kid, new.kid]
+    assert ring.signing_key.kid == new.kid
+    assert {k["kid"] for k in ring.jwks()["keys"]} == {old.kid, new.kid}
+
+    bundle = (old.to_pem() + b"\n" + new.to_pem()).decode()
+    from_env = load_signing_ring([tmp_path / "absent.pem"], bundle)
+    assert [k.kid for k in from_env.keys] == [old.kid, new.kid]
+    assert not (tmp_path / "absent.pem").exists()
+    with pytest.raises(ConfigurationError):
+        KeyRing.from_pem_bundle("no key here")
+
+    created = load_signing_ring([tmp_path / "fresh.pem"])
+    assert stat.S_IMODE(os.stat(tmp_path / "fresh.pem").st_mode) == 0o600
+    assert load_signing_ring([tmp_path / "fresh.pem"]).signing_key.kid == created.signing_key.kid
+
+
+def test_a_key_file_readable_by_others_is_warned_about(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "open.pem"
+    path.write_bytes(SigningKey.generate().to_pem())
+    path.chmod(0o644)
+    with caplog.at_level(logging.WARNING, logger="revocable.server"):
+        load_signing_ring([path])
+    assert "readable by other users" in caplog.text

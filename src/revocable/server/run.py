@@ -20,7 +20,15 @@ from revocable.server.app import create_app
 from revocable.stores.url import open_store
 from revocable.tokenauth import TokenCookies
 
-__all__ = ["load_or_create_keys", "load_or_create_signing_key", "refresh_key_from", "run_server"]
+log = logging.getLogger("revocable.server")
+
+__all__ = [
+    "load_or_create_keys",
+    "load_or_create_signing_key",
+    "load_signing_ring",
+    "refresh_key_from",
+    "run_server",
+]
 
 
 def load_or_create_keys(path: str | Path) -> list[bytes]:
@@ -49,11 +57,32 @@ def load_or_create_signing_key(path: str | Path) -> SigningKey:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
+        _warn_if_readable_by_others(path)
         return SigningKey.from_pem(path.read_bytes())
     key = SigningKey.generate("EdDSA")
     with os.fdopen(fd, "wb") as out:
         out.write(key.to_pem())
     return key
+
+
+def load_signing_ring(paths: Sequence[str | Path], bundle: str | None = None) -> KeyRing:
+    """The access-token key ring: PEM keys from ``bundle`` (an environment variable's text)
+    if given, else from ``paths``, oldest first; the last one signs, the others still verify
+    (rotation without logging anyone out). A single missing file is generated (mode 0600)."""
+    if bundle:
+        return KeyRing.from_pem_bundle(bundle)
+    if len(paths) == 1:
+        return KeyRing([load_or_create_signing_key(paths[0])])
+    keys = []
+    for path in paths:
+        _warn_if_readable_by_others(Path(path))
+        keys.append(SigningKey.from_pem(Path(path).read_bytes()))
+    return KeyRing(keys)
+
+
+def _warn_if_readable_by_others(path: Path) -> None:
+    if path.stat().st_mode & 0o077:
+        log.warning("%s is readable by other users; chmod 600 it", path)
 
 
 def refresh_key_from(csrf_keys: list[bytes]) -> bytes:
@@ -71,7 +100,7 @@ async def run_server(
     login_limit: RateLimit | None = DEFAULT_LOGIN_LIMIT,
     trusted_proxies: Sequence[str] = (),
     public_origin: str | None = None,
-    signing_key: SigningKey | None = None,
+    signing_keys: KeyRing | None = None,
     access_same_site: Literal["strict", "lax"] = "strict",
 ) -> None:
     """Open the store, serve until SIGINT/SIGTERM (uvicorn drains requests), close the store."""
@@ -85,7 +114,7 @@ async def run_server(
             login_limit=login_limit,
             trusted_proxies=trusted_proxies,
             public_origin=public_origin,
-            signing_keys=None if signing_key is None else KeyRing([signing_key]),
+            signing_keys=signing_keys,
             refresh_key=refresh_key_from(keys),
             token_cookies=TokenCookies(access_same_site=access_same_site),
         )
