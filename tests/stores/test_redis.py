@@ -150,11 +150,13 @@ class TestRedisStore(StoreContract):
 
 
 async def test_a_redis_that_evicts_keys_is_refused(redis_server: PrivateRedis) -> None:
-    """A server whose maxmemory-policy can evict the session index is refused unless allowed."""
+    """A server whose maxmemory-policy can evict the session index or a refresh family (whose
+    loss would fail reuse detection open) is refused unless allowed."""
     client = Redis.from_url(redis_server.url)
     await client.config_set("maxmemory-policy", "allkeys-lru")
     await client.aclose()
-    with pytest.raises(ConfigurationError, match="noeviction"):
+    with pytest.raises(ConfigurationError, match="noeviction") as refused:
         await RedisStore.open(redis_server.url)
+    assert "refresh family would defeat reuse detection" in str(refused.value)
     store = await RedisStore.open(redis_server.url, allow_eviction=True)
     await store.close()

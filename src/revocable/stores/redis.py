@@ -272,7 +272,9 @@ class RedisStore:
 
         A server whose ``maxmemory-policy`` may evict keys is refused unless
         ``allow_eviction``: an evicted user index would make "log out all
-        devices" miss sessions that still work.
+        devices" miss sessions that still work, and an evicted refresh family
+        would turn a stolen token's reuse into "unknown family" instead of an
+        alarm that kills the thief's copy (fail open).
         """
         if not (math.isfinite(timeout) and timeout > 0):
             raise ConfigurationError("timeout must be a positive number of seconds")
@@ -303,15 +305,17 @@ class RedisStore:
         except StoreError:
             log.warning(
                 "cannot read Redis maxmemory-policy (CONFIG is disabled?): make sure it is "
-                "'noeviction', or revoked sessions can survive 'log out all devices'"
+                "'noeviction', or revoked sessions can survive 'log out all devices' and "
+                "evicted refresh families defeat reuse detection"
             )
             return
         policy = {_text(k): _text(v) for k, v in config.items()}.get("maxmemory-policy")
         if policy not in (None, "noeviction"):
             raise ConfigurationError(
                 f"this Redis evicts keys (maxmemory-policy {policy}): an evicted session "
-                "index would let sessions survive 'log out all devices'. Set "
-                "maxmemory-policy noeviction, or open with allow_eviction=True"
+                "index would let sessions survive 'log out all devices', and an evicted "
+                "refresh family would defeat reuse detection. Set maxmemory-policy "
+                "noeviction, or open with allow_eviction=True"
             )
 
     async def _check_durable(self) -> None:
