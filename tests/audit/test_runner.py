@@ -201,3 +201,15 @@ async def test_the_auditor_logs_out_what_it_created(serve: Serve) -> None:
     url = await serve(app)
     await run_audit(target_from_mapping(TARGET, url), AuditOptions(rate=5000, samples=30))
     assert app.state.auth.sessions == {}
+
+
+async def test_sampling_stops_at_its_time_budget(serve: Serve) -> None:
+    """When sampling time runs out, C9 judges what it has and warns that it sampled fewer."""
+    url = await serve(make_app())
+    options = AuditOptions(rate=5000, sample_seconds=0.05, concurrency=1)
+    report = await run_audit(target_from_mapping(TARGET, url), options)
+    c9 = report.results[8]
+    assert c9.status == "warn", details(report)
+    assert "sampled_fewer" in {f.code for f in c9.findings}
+    assert "sampling time" in c9.summary
+    assert statuses(report) == {**expected(set()), "C9": "warn"}

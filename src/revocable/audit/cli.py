@@ -60,6 +60,20 @@ def _fail(message: str, code: int) -> NoReturn:
     help="Session ids to sample for C9.",
 )
 @click.option(
+    "--sample-seconds",
+    default=40.0,
+    show_default=True,
+    type=click.FloatRange(1),
+    help="Start no sampling login after this long (keeps a run under a minute).",
+)
+@click.option(
+    "--concurrency",
+    default=4,
+    show_default=True,
+    type=click.IntRange(1, 32),
+    help="Sampling logins in flight at once.",
+)
+@click.option(
     "--max-requests",
     default=2000,
     show_default=True,
@@ -107,6 +121,8 @@ def audit(
     protected_path: str | None,
     session_cookie: str | None,
     samples: int,
+    sample_seconds: float,
+    concurrency: int,
     max_requests: int,
     rate: float,
     timeout: float,
@@ -161,6 +177,8 @@ def audit(
         )
         options = AuditOptions(
             samples=samples,
+            sample_seconds=sample_seconds,
+            concurrency=concurrency,
             max_requests=max_requests,
             rate=rate,
             timeout=timeout,

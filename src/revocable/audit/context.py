@@ -143,12 +143,16 @@ class AuditContext:
         *,
         samples: int = 200,
         min_bits: int = 128,
+        concurrency: int = 4,
+        sample_seconds: float = 40.0,
         progress: Progress | None = None,
     ) -> None:
         self.target = target
         self.client = client
         self.samples = samples
         self.min_bits = min_bits
+        self.concurrency = concurrency
+        self.sample_seconds = sample_seconds
         self.progress: Progress = progress or NullProgress()
         self.credentials: Credentials | None = None
         self.sessions: list[Session] = []

@@ -27,6 +27,10 @@ class AuditOptions:
     rate: float = 50.0
     timeout: float = 10.0
     min_bits: int = 128
+    concurrency: int = 4
+    """Logins in flight at once while sampling session ids."""
+    sample_seconds: float = 40.0
+    """No new sampling login starts after this long (the whole run stays under a minute)."""
     username: str | None = None
     password: str | None = field(default=None, repr=False)
 
@@ -39,6 +43,10 @@ class AuditOptions:
             raise ValueError("rate is requests per second, more than 0")
         if self.timeout <= 0:
             raise ValueError("timeout is seconds, more than 0")
+        if not 1 <= self.concurrency <= 32:
+            raise ValueError("concurrency is between 1 and 32")
+        if self.sample_seconds <= 0:
+            raise ValueError("sample_seconds is seconds, more than 0")
         if (self.username is None) != (self.password is None):
             raise ValueError("give both a username and a password, or neither")
 
@@ -131,7 +139,13 @@ async def run_audit(
         transport=transport,
     )
     ctx = AuditContext(
-        target, client, samples=options.samples, min_bits=options.min_bits, progress=progress
+        target,
+        client,
+        samples=options.samples,
+        min_bits=options.min_bits,
+        concurrency=options.concurrency,
+        sample_seconds=options.sample_seconds,
+        progress=progress,
     )
     results: dict[str, CheckResult] = {}
     try:

@@ -1,15 +1,19 @@
 """C9: session ids come from a CSPRNG and carry at least 128 bits.
 
 The auditor logs in ``samples`` times (every earlier login of the run counts
-too), logging each sample out at once, and hands the ids, in order, to
-``entropy.analyse``. It stops early at the first 429 (a login rate limit) or
-when the request budget runs low, and says so: fewer ids is a weaker verdict.
+too), a few at once, logging each sample out at once, and hands the ids, in the
+order they arrived, to ``entropy.analyse``. It stops early at the first 429 (a
+login rate limit), when the request budget runs low, or when the sampling time
+is up, and says so: fewer ids is a weaker verdict (a warning).
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 from revocable.audit.client import AuditError
-from revocable.audit.context import AuditContext, LoginFailed, RateLimited
+from revocable.audit.context import AuditContext, RateLimited
 from revocable.audit.entropy import analyse
 from revocable.audit.result import CheckResult, Evidence, Finding, Note
 
@@ -18,9 +22,55 @@ __all__ = ["check_session_ids"]
 _FIX = "Make session ids 32 bytes from the OS CSPRNG, e.g. secrets.token_urlsafe(32)."
 _FIX_FEWER = (
     "For a full sample, lift the login rate limit during the audit "
-    "(revocable serve --login-rate-limit off) or raise --max-requests."
+    "(revocable serve --login-rate-limit off), or raise --max-requests or --sample-seconds."
 )
 _SHOWN = 4  # sampling exchanges kept as evidence (the rest are alike)
+
+
+async def _sample(ctx: AuditContext, want: int) -> str | None:
+    """Log in until ``want`` ids are known; why it stopped early, or None.
+
+    ``ctx.concurrency`` logins run at once (a login that hashes a password is
+    slow, and the hash often runs on another core); the client's rate still
+    holds. No new login starts after ``ctx.sample_seconds``.
+    """
+    stopped: list[str] = []
+    reserve = 5 + sum(1 for s in ctx.sessions if s.alive)  # room left for the cleanup
+    per_sample = 2 if ctx.target.logout is not None else 1
+    deadline = time.monotonic() + ctx.sample_seconds
+    started = time.monotonic()
+    launched = len(ctx.session_ids)
+
+    async def worker() -> None:
+        nonlocal launched
+        while not stopped and launched < want:
+            if ctx.client.remaining < reserve + per_sample * ctx.concurrency:
+                stopped.append(f"the request budget ({ctx.client.max_requests}) ran low")
+                return
+            if time.monotonic() > deadline:
+                each = (time.monotonic() - started) / max(1, launched)
+                stopped.append(
+                    f"the sampling time ({ctx.sample_seconds:.0f} s) ran out "
+                    f"(about {each:.2f} s per login)"
+                )
+                return
+            launched += 1
+            try:
+                session = await ctx.login("sample a session id")
+                if ctx.target.logout is not None:
+                    await ctx.logout(session, step="log the sample out")
+            except RateLimited as exc:
+                stopped.append(f"the target rate-limits logins: {exc}")
+                return
+            except AuditError as exc:  # LoginFailed, no answer, budget
+                stopped.append(f"a login failed: {exc}")
+                return
+            ctx.progress.advance(min(len(ctx.session_ids), want), want)
+
+    async with asyncio.TaskGroup() as group:
+        for _ in range(ctx.concurrency):
+            group.create_task(worker())
+    return stopped[0] if stopped else None
 
 
 async def check_session_ids(ctx: AuditContext) -> CheckResult:
@@ -29,24 +79,7 @@ async def check_session_ids(ctx: AuditContext) -> CheckResult:
         return CheckResult.not_applicable("C9", why)
     mark = ctx.client.mark()
     want = ctx.samples
-    stopped: str | None = None
-    reserve = 5 + sum(1 for s in ctx.sessions if s.alive)  # room left for the cleanup
-    per_sample = 2 if ctx.target.logout is not None else 1
-    while len(ctx.session_ids) < want:
-        if ctx.client.remaining < reserve + per_sample:
-            stopped = f"the request budget ({ctx.client.max_requests}) ran low"
-            break
-        try:
-            session = await ctx.login("sample a session id")
-            if ctx.target.logout is not None:
-                await ctx.logout(session, step="log the sample out")
-        except RateLimited as exc:
-            stopped = f"the target rate-limits logins: {exc}"
-            break
-        except (LoginFailed, AuditError) as exc:
-            stopped = f"a login failed: {exc}"
-            break
-        ctx.progress.advance(min(len(ctx.session_ids), want), want)
+    stopped = await _sample(ctx, want)
     ids = ctx.session_ids[:want]
     exchanges = ctx.client.since(mark)
     evidence: list[Evidence] = list(exchanges[:_SHOWN])
