@@ -122,3 +122,10 @@ def test_verbose_shows_findings_and_evidence() -> None:
     assert "fail: session_survives_logout: still signed in" in text
     assert "replay: GET /me -> 200" in text
     assert "a note" in text
+
+
+def test_among_equal_findings_the_one_with_a_fix_sets_it() -> None:
+    """Two warnings, the first without a fix: the fix shown is the second's."""
+    bare = Finding("warn", "too_few_samples", "few")
+    mixed = result("C9", bare, WARN)
+    assert (mixed.code, mixed.fix) == (WARN.code, WARN.fix)

@@ -14,6 +14,7 @@ import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from html.parser import HTMLParser
 from typing import Any, Protocol
 
@@ -97,15 +98,18 @@ class Session:
 
 
 def choose_session_cookie(
-    cookies: tuple[SetCookie, ...], *, configured: str | None, csrf_cookie: str | None
+    cookies: tuple[SetCookie, ...],
+    *,
+    configured: str | None,
+    csrf_cookie: str | None,
+    now: datetime,
 ) -> SetCookie | None:
     """The cookie a login set that carries the session.
 
     The configured name if given; else the only cookie set (the CSRF cookie
     aside); else the one whose name looks like a session's; else the longest.
     """
-    live = [c for c in cookies if c.max_age is None or c.max_age > 0]
-    live = [c for c in live if c.value and c.name != csrf_cookie]
+    live = [c for c in cookies if c.value and c.name != csrf_cookie and not c.is_deletion(now)]
     if configured is not None:
         return next((c for c in live if c.name == configured), None)
     if len(live) <= 1:
@@ -255,6 +259,7 @@ class AuditContext:
             response.cookies,
             configured=self.target.session_cookie,
             csrf_cookie=csrf.name if csrf is not None and csrf.source == "cookie" else None,
+            now=response.date,
         )
         if cookie is None:
             wanted = self.target.session_cookie

@@ -169,9 +169,10 @@ class CheckResult:
         findings: Iterable[Finding],
         evidence: Iterable[Evidence] = (),
     ) -> CheckResult:
-        """Status, code and fix come from the worst finding; no fail or warn means pass."""
+        """Status, code and fix come from the worst finding (the first of the worst that has
+        a fix); no fail or warn means pass."""
         found = tuple(findings)
-        worst = max(found, key=lambda f: _RANK[f.severity], default=None)
+        worst = max(found, key=lambda f: (_RANK[f.severity], bool(f.fix)), default=None)
         if worst is None or worst.severity == "info":
             status: Status = "pass"
             code, fix = "ok", ""

@@ -103,11 +103,12 @@ async def check_session_ids(ctx: AuditContext) -> CheckResult:
         Finding(p.severity, p.code, p.message, _FIX if p.severity == "fail" else "")
         for p in report.problems
     ]
-    if stopped:
-        findings.append(
+    if stopped:  # first: it is why the other findings are weak
+        findings.insert(
+            0,
             Finding(
                 "warn", "sampled_fewer", f"sampled {len(ids)} of {want} ids: {stopped}", _FIX_FEWER
-            )
+            ),
         )
     bad = [f for f in findings if f.severity == "fail"] or findings
     summary = (
