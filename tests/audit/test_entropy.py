@@ -208,3 +208,8 @@ def test_bad_arguments_are_refused() -> None:
         analyse([])
     with pytest.raises(ValueError, match="alpha"):
         analyse(["abc"], alpha=0)
+
+
+def test_empty_values_are_short_not_a_crash() -> None:
+    """Empty cookie values carry nothing: too short (and issued more than once)."""
+    assert codes([""] * 30) == {"session_id_short", "session_id_duplicate"}

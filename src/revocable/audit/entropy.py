@@ -245,6 +245,118 @@ def _gamma_q(s: float, x: float) -> float:
     return min(1.0, math.exp(log_front) * h)
 
 
+@dataclass(frozen=True)
+class _BitTests:
+    fixed: frozenset[int] = frozenset()
+    biased: tuple[int, ...] = ()
+    estimate: float = math.inf
+    ones_fraction: float | None = None
+    diffuse: bool = False
+
+
+def _bit_tests(ints: Sequence[int], width: int, level: float) -> _BitTests:
+    """Per-bit balance, and one balance test over all varying bits together."""
+    n = len(ints)
+    fixed: set[int] = set()
+    biased: list[int] = []
+    estimate = 0.0
+    varying = total_ones = 0
+    for i in range(width):
+        shift = width - 1 - i
+        ones = sum((v >> shift) & 1 for v in ints)
+        if ones in (0, n):
+            fixed.add(i)  # structure, not bias: it carries nothing
+            continue
+        varying += 1
+        total_ones += ones
+        if _normal_two_sided((2 * ones - n) / math.sqrt(n)) < level:
+            biased.append(i)
+            estimate += _binary_entropy(ones / n)
+        else:
+            estimate += 1.0
+    if not varying:
+        return _BitTests(frozenset(fixed), tuple(biased), estimate)
+    z = (2 * total_ones - n * varying) / math.sqrt(n * varying)
+    return _BitTests(
+        frozenset(fixed),
+        tuple(biased),
+        estimate,
+        total_ones / (n * varying),
+        _normal_two_sided(z) < level,
+    )
+
+
+@dataclass(frozen=True)
+class _PositionTests:
+    biased: tuple[int, ...] = ()
+    estimate: float = math.inf
+    constant: int = 0
+    diffuse: bool = False
+
+
+def _position_tests(
+    values: Sequence[str],
+    ints: Sequence[int] | None,
+    bit_width: int,
+    per_char: int,
+    fixed: frozenset[int],
+    level: float,
+) -> _PositionTests:
+    """Chi-square per character position, and over all positions together.
+
+    With ``ints`` (hex, base64, decimal) a position's categories are the values of
+    the bits it carries, minus those that never change: a restricted position (a
+    UUID's version digit, base64's last character) is judged by what it can carry,
+    not as bias. Otherwise the categories are the characters seen there.
+    """
+    n = len(values)
+    biased: list[int] = []
+    estimate = 0.0
+    chi_total, df_total = 0.0, 0
+    constant = 0
+    for j in range(len(values[0])):
+        counts: Counter[int] | Counter[str]
+        if ints is not None:
+            first = per_char * j
+            here = [i for i in range(first, min(first + per_char, bit_width)) if i not in fixed]
+            if not here:
+                constant += 1
+                continue
+            shifts = [bit_width - 1 - i for i in here]
+            counts = Counter(sum(((v >> s) & 1) << k for k, s in enumerate(shifts)) for v in ints)
+            categories = 1 << len(here)
+            carried = float(len(here))
+        else:
+            counts = Counter(v[j] for v in values)
+            categories = len(counts)
+            carried = math.log2(categories) if categories > 1 else 0.0
+        if len(counts) == 1:
+            constant += 1
+            continue
+        chi = sum(c * c for c in counts.values()) / (n / categories) - n
+        chi_total += chi
+        df_total += categories - 1
+        if chi2_sf(chi, categories - 1) < level:
+            biased.append(j)
+            estimate += min(carried, _miller_madow(counts, n))
+        else:
+            estimate += carried
+    diffuse = df_total > 0 and chi2_sf(chi_total, df_total) < level
+    return _PositionTests(tuple(biased), estimate, constant, diffuse)
+
+
+def _order_test(ints: Sequence[int], level: float) -> tuple[float, bool]:
+    """The share of ids greater than the one before, and whether the order is no accident.
+
+    The ascents of a random sequence of n values have mean (n-1)/2 and variance (n+1)/12.
+    """
+    n = len(ints)
+    ascents = sum(1 for a, b in itertools.pairwise(ints) if b > a)
+    descents = sum(1 for a, b in itertools.pairwise(ints) if b < a)
+    z = (max(ascents, descents) - (n - 1) / 2) / math.sqrt((n + 1) / 12)
+    return ascents / (n - 1), _normal_two_sided(z) < level
+
+
 def analyse(
     ids: Sequence[str], *, min_bits: int = 128, alpha: float = DEFAULT_ALPHA
 ) -> EntropyReport:
@@ -265,20 +377,20 @@ def analyse(
         )
     if all(_JWT.fullmatch(v) for v in values):
         return EntropyReport(
-            n,
-            distinct,
-            "jwt",
-            min_length,
-            max_length,
-            0.0,
-            0.0,
-            0.0,
-            (),
-            (),
-            None,
-            None,
-            False,
-            tuple(problems),
+            samples=n,
+            distinct=distinct,
+            encoding="jwt",
+            min_length=min_length,
+            max_length=max_length,
+            capacity_bits=0.0,
+            estimated_bits=0.0,
+            constant_bits=0.0,
+            biased_bits=(),
+            biased_positions=(),
+            ones_fraction=None,
+            increasing_fraction=None,
+            statistics=False,
+            problems=tuple(problems),
         )
 
     values = _strip_separators(values)
@@ -306,91 +418,27 @@ def analyse(
         capacity = width * math.log2(alphabet) if alphabet > 1 else 0.0
 
     statistics = n >= MIN_SAMPLES
-    estimated = capacity
-    constant = 0.0
-    biased_bits: list[int] = []
-    biased_positions: list[int] = []
-    ones_fraction: float | None = None
+    estimated, constant = capacity, 0.0
+    bits = _BitTests()
+    positions = _PositionTests()
     increasing: float | None = None
     sequential = False
-    diffuse = False
-
     if statistics:
-        tests = (bit_width if ints is not None and per_char else 0) + width + 3
-        level = alpha / tests
-
-        bit_estimate = math.inf
-        fixed: set[int] = set()
-        if ints is not None and per_char:
-            bit_estimate = 0.0
-            varying = total_ones = 0
-            for i in range(bit_width):
-                shift = bit_width - 1 - i
-                ones = sum((v >> shift) & 1 for v in ints)
-                if ones in (0, n):
-                    fixed.add(i)
-                    continue
-                varying += 1
-                total_ones += ones
-                if _normal_two_sided((2 * ones - n) / math.sqrt(n)) < level:
-                    biased_bits.append(i)
-                    bit_estimate += _binary_entropy(ones / n)
-                else:
-                    bit_estimate += 1.0
-            constant = float(len(fixed))
-            if varying:
-                ones_fraction = total_ones / (n * varying)
-                z = (2 * total_ones - n * varying) / math.sqrt(n * varying)
-                diffuse = _normal_two_sided(z) < level
-
-        position_estimate = 0.0
-        chi_total, df_total = 0.0, 0
-        constant_positions = 0
-        for j in range(width):
-            carried: float
-            if ints is not None and per_char:
-                # The bits this character carries, minus those that never change: a
-                # restricted position (a UUID's version digit, base64's last character)
-                # is judged by what it can carry, not as bias.
-                first = per_char * j
-                here = [i for i in range(first, min(first + per_char, bit_width)) if i not in fixed]
-                if not here:
-                    constant_positions += 1
-                    continue
-                shifts = [bit_width - 1 - i for i in here]
-                counts: Counter[int] | Counter[str] = Counter(
-                    sum(((v >> s) & 1) << k for k, s in enumerate(shifts)) for v in ints
-                )
-                categories = 1 << len(here)
-                carried = float(len(here))
-            else:
-                counts = Counter(v[j] for v in values)
-                categories = len(counts)
-                carried = math.log2(categories) if categories > 1 else 0.0
-            if len(counts) == 1:
-                constant_positions += 1
-                continue
-            expected = n / categories
-            chi = sum(c * c for c in counts.values()) / expected - n
-            chi_total += chi
-            df_total += categories - 1
-            if chi2_sf(chi, categories - 1) < level:
-                biased_positions.append(j)
-                position_estimate += min(carried, _miller_madow(counts, n))
-            else:
-                position_estimate += carried
-        if df_total and chi2_sf(chi_total, df_total) < level:
-            diffuse = True
-        if not per_char:  # characters, not bits: a constant position loses its share
-            constant = constant_positions * capacity / width
-        estimated = min(capacity, bit_estimate, position_estimate)
-
+        binary = ints is not None and per_char > 0
+        level = alpha / ((bit_width if binary else 0) + width + 3)  # Bonferroni
+        if ints is not None and binary:
+            bits = _bit_tests(ints, bit_width, level)
+            constant = float(len(bits.fixed))
+        positions = _position_tests(
+            values, ints if binary else None, bit_width, per_char, bits.fixed, level
+        )
+        if not binary and width:  # characters, not bits: a constant position loses its share
+            constant = positions.constant * capacity / width
+        estimated = min(capacity, bits.estimate, positions.estimate)
         if ints is not None and n > 2:
-            ascents = sum(1 for a, b in itertools.pairwise(ints) if b > a)
-            descents = sum(1 for a, b in itertools.pairwise(ints) if b < a)
-            increasing = ascents / (n - 1)
-            z = (max(ascents, descents) - (n - 1) / 2) / math.sqrt((n + 1) / 12)
-            sequential = _normal_two_sided(z) < level
+            increasing, sequential = _order_test(ints, level)
+    biased_bits, biased_positions = bits.biased, positions.biased
+    diffuse = bits.diffuse or positions.diffuse
 
     if capacity < min_bits:
         problems.append(
@@ -457,7 +505,7 @@ def analyse(
         constant_bits=constant,
         biased_bits=tuple(biased_bits),
         biased_positions=tuple(biased_positions),
-        ones_fraction=ones_fraction,
+        ones_fraction=bits.ones_fraction,
         increasing_fraction=increasing,
         statistics=statistics,
         problems=tuple(problems),
