@@ -173,3 +173,88 @@ def make_app(faults: Faults | None = None) -> Starlette:
     )
     app.state.auth = state  # tests look at the sessions left behind
     return app
+
+
+FORM_TARGET: dict[str, Any] = {
+    "login": {"path": "/login", "body": "form"},
+    "register": {"path": "/register"},
+    "logout": "/logout",
+    "logout_all": "/logout-all",
+    "protected": "/account",
+    "csrf": {"source": "form", "name": "csrf", "field": "csrf", "page": "/account"},
+}
+"""The target description of ``make_form_app``."""
+
+
+def make_form_app() -> Starlette:
+    """A correct app of HTML forms: form login, a hidden CSRF field on the account page."""
+    state = _State(Faults())
+    page = (
+        '<form method="post" action="/logout"><input type="hidden" name="csrf" value="{}"></form>'
+    )
+
+    def current(request: Request) -> str | None:
+        sid = request.cookies.get(COOKIE)
+        return sid if sid is not None and sid in state.sessions else None
+
+    async def refused(request: Request, sid: str) -> bool:
+        own = f"{request.url.scheme}://{request.headers.get('host')}"
+        if request.headers.get("sec-fetch-site") == "cross-site":
+            return True
+        if request.headers.get("origin") not in (None, own):
+            return True
+        form = await request.form()
+        return not hmac.compare_digest(str(form.get("csrf", "")), state.csrf(sid))
+
+    async def register(request: Request) -> Response:
+        form = await request.form()
+        state.users[str(form["username"])] = str(form["password"])
+        return Response(status_code=303, headers={"location": "/account"})
+
+    async def login(request: Request) -> Response:
+        form = await request.form()
+        name = str(form.get("username"))
+        if state.users.get(name) != form.get("password"):
+            return Response("wrong", 401)
+        sid = state.new_id()
+        state.sessions[sid] = name
+        response = Response(status_code=303, headers={"location": "/account"})
+        response.set_cookie(COOKIE, sid, max_age=3600, httponly=True, secure=True, samesite="lax")
+        return response
+
+    async def account(request: Request) -> Response:
+        sid = current(request)
+        if sid is None:
+            return Response(status_code=303, headers={"location": "/login"})
+        return Response(page.format(state.csrf(sid)), media_type="text/html")
+
+    async def logout(request: Request) -> Response:
+        sid = current(request)
+        if sid is not None:
+            if await refused(request, sid):
+                return Response("forbidden", 403)
+            del state.sessions[sid]
+        response = Response(status_code=303, headers={"location": "/login"})
+        response.delete_cookie(COOKIE, secure=True, httponly=True, samesite="lax")
+        return response
+
+    async def logout_all(request: Request) -> Response:
+        sid = current(request)
+        if sid is None or await refused(request, sid):
+            return Response("forbidden", 403)
+        user = state.sessions[sid]
+        for other in [s for s, u in state.sessions.items() if u == user]:
+            del state.sessions[other]
+        return Response(status_code=303, headers={"location": "/login"})
+
+    app = Starlette(
+        routes=[
+            Route("/register", register, methods=["POST"]),
+            Route("/login", login, methods=["POST"]),
+            Route("/logout", logout, methods=["POST"]),
+            Route("/logout-all", logout_all, methods=["POST"]),
+            Route("/account", account, methods=["GET"]),
+        ]
+    )
+    app.state.auth = state
+    return app

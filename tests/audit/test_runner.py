@@ -15,7 +15,7 @@ from revocable.audit.result import AuditReport
 from revocable.audit.runner import AuditOptions, run_audit
 from revocable.audit.target import preset, target_from_mapping
 from revocable.core.ratelimit import RateLimit
-from tests.audit.broken_apps import TARGET, Faults, make_app
+from tests.audit.broken_apps import FORM_TARGET, TARGET, Faults, make_app, make_form_app
 from tests.audit.conftest import Serve, reference_app
 
 FAST = AuditOptions(rate=5000)
@@ -213,3 +213,10 @@ async def test_sampling_stops_at_its_time_budget(serve: Serve) -> None:
     assert "sampled_fewer" in {f.code for f in c9.findings}
     assert "sampling time" in c9.summary
     assert statuses(report) == {**expected(set()), "C9": "warn"}
+
+
+async def test_an_html_form_app_passes(serve: Serve) -> None:
+    """Form login, a 303 after it, and a CSRF token read from a hidden input: all pass."""
+    url = await serve(make_form_app())
+    report = await run_audit(target_from_mapping(FORM_TARGET, url), FAST)
+    assert statuses(report) == expected(set()), details(report)
