@@ -8,6 +8,8 @@ item, so a test can say which items must fail and which must still pass:
 * ``logout_all_noop``: log-out-all answers 200 and does nothing (C4)
 * ``get_logout``: logout also answers GET (and so HEAD) (C5)
 * ``no_csrf``: no CSRF token, Origin or Fetch-Metadata check (C6)
+* ``no_origin_check``, ``no_fetch_metadata``, ``no_csrf_token``: one of those three
+  defences missing, the others in place (C6)
 * ``counter_ids``: session ids are a zero-padded hex counter (C9)
 """
 
@@ -17,6 +19,7 @@ import hmac
 import itertools
 import json
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +48,9 @@ class Faults:
     logout_all_noop: bool = False
     get_logout: bool = False
     no_csrf: bool = False
+    no_origin_check: bool = False
+    no_fetch_metadata: bool = False
+    no_csrf_token: bool = False
     counter_ids: bool = False
 
 
@@ -56,7 +62,11 @@ class _State:
     key: bytes = field(default_factory=lambda: secrets.token_bytes(32))
     counter: itertools.count[int] = field(default_factory=lambda: itertools.count(1_000))
 
+    session_ids: Callable[[], str] | None = None
+
     def new_id(self) -> str:
+        if self.session_ids is not None:
+            return self.session_ids()
         if self.faults.counter_ids:
             return f"{next(self.counter):032x}"
         return secrets.token_urlsafe(32)
@@ -69,8 +79,11 @@ def _error(status: int, code: str) -> JSONResponse:
     return JSONResponse({"error": code, "detail": code.replace("_", " ")}, status)
 
 
-def make_app(faults: Faults | None = None) -> Starlette:
-    state = _State(faults or Faults())
+def make_app(
+    faults: Faults | None = None, *, session_ids: Callable[[], str] | None = None
+) -> Starlette:
+    """The app; ``session_ids`` replaces the id generator (e.g. with JWTs)."""
+    state = _State(faults or Faults(), session_ids=session_ids)
 
     def set_cookie(response: Response, value: str, max_age: int) -> None:
         if state.faults.cookie_flags:
@@ -88,14 +101,15 @@ def make_app(faults: Faults | None = None) -> Starlette:
     def csrf_refusal(request: Request, sid: str) -> Response | None:
         if state.faults.no_csrf or request.method in ("GET", "HEAD"):
             return None
-        if request.headers.get("sec-fetch-site") == "cross-site":
+        faults = state.faults
+        if request.headers.get("sec-fetch-site") == "cross-site" and not faults.no_fetch_metadata:
             return _error(403, "csrf_cross_site")
         origin = request.headers.get("origin")
         own = f"{request.url.scheme}://{request.headers.get('host')}"
-        if origin is not None and origin != own:
+        if origin is not None and origin != own and not faults.no_origin_check:
             return _error(403, "csrf_origin_mismatch")
         token = request.headers.get("x-csrf-token", "")
-        if not hmac.compare_digest(token, state.csrf(sid)):
+        if not faults.no_csrf_token and not hmac.compare_digest(token, state.csrf(sid)):
             return _error(403, "csrf_token_missing" if not token else "csrf_token_invalid")
         return None
 

@@ -16,6 +16,7 @@ from revocable.audit.target import (
     preset,
     target_from_mapping,
     with_overrides,
+    with_tokens,
 )
 from revocable.errors import ConfigurationError
 
@@ -188,3 +189,82 @@ def test_the_documented_example_parses() -> None:
     target = target_from_mapping(tomllib.loads(text))
     assert target.base_url == "https://app.example"
     assert target.csrf is not None
+
+
+def test_the_preset_describes_both_token_transports() -> None:
+    """--preset revocable: token, refresh and revoke endpoints, body and cookie transports."""
+    tokens = preset("revocable", "http://x").tokens
+    assert tokens is not None
+    assert (tokens.token, tokens.refresh, tokens.revoke) == (
+        Endpoint("/auth/token"),
+        Endpoint("/auth/refresh"),
+        Endpoint("/auth/token/revoke"),
+    )
+    assert tokens.transports == ("body", "cookie")
+    assert tokens.transport_field == "token_transport"
+    assert (tokens.access_field, tokens.refresh_field) == ("access_token", "refresh_token")
+    assert tokens.grace_wait == 6.0
+
+
+def test_a_tokens_table_with_one_transport() -> None:
+    """transport may be one string; cookie names, fields, extra and grace_wait are read."""
+    target = target_from_mapping(
+        {
+            "tokens": {
+                "token": "/login",
+                "refresh": {"path": "/refresh", "method": "PUT"},
+                "transport": "cookie",
+                "access_cookie": "access_token_cookie",
+                "refresh_cookie": "refresh_token_cookie",
+                "body": "form",
+                "extra": {"client_id": "audit"},
+                "grace_wait": 2,
+            }
+        },
+        "http://x",
+    )
+    tokens = target.tokens
+    assert tokens is not None
+    assert target.token == Endpoint("/login")
+    assert target.refresh == Endpoint("/refresh", "PUT")
+    assert tokens.revoke is None
+    assert tokens.transports == ("cookie",)
+    assert (tokens.access_cookie, tokens.refresh_cookie) == (
+        "access_token_cookie",
+        "refresh_token_cookie",
+    )
+    assert (tokens.body, tokens.extra, tokens.grace_wait) == ("form", {"client_id": "audit"}, 2.0)
+
+
+@pytest.mark.parametrize(
+    ("tokens", "message"),
+    [
+        ({"refresh": "/r"}, "needs token"),
+        ({"token": "/t", "transport": "header"}, "tokens.transport"),
+        ({"token": "/t", "transport": ["body", "cookie"]}, "transport_field"),
+        ({"token": "/t", "transport": ["body", "body"], "transport_field": "t"}, "once"),
+        ({"token": "/t", "grace_wait": 120}, "0 to 30"),
+        ({"token": "/t", "grace_wait": "6"}, "a number of seconds"),
+        ({"token": "/t", "access_field": ""}, "must not be empty"),
+        ({"token": "/t", "extra": {"n": 1}}, "tokens.extra"),
+        ({"token": "/t", "refersh": "/r"}, "unknown keys \\['refersh'\\]"),
+    ],
+)
+def test_bad_tokens_tables_say_what_to_fix(tokens: dict[str, object], message: str) -> None:
+    """Typos and impossible token descriptions are TargetErrors naming the key."""
+    with pytest.raises(TargetError, match=message):
+        target_from_mapping({"tokens": tokens}, "http://x")
+
+
+def test_token_flags_override_or_create_the_tokens_table() -> None:
+    """--token alone describes a body-transport token endpoint; --grace-wait keeps the rest."""
+    bare = with_tokens(Target("http://x"), token="/oauth/token", refresh="/oauth/refresh")
+    assert bare.tokens is not None
+    assert bare.tokens.transports == ("body",)
+    assert bare.refresh == Endpoint("/oauth/refresh")
+    waited = with_tokens(preset("revocable", "http://x"), grace_wait=1.5)
+    assert waited.tokens is not None
+    assert (waited.tokens.grace_wait, waited.tokens.transports) == (1.5, ("body", "cookie"))
+    assert with_tokens(bare) is bare
+    with pytest.raises(TargetError, match="need --token"):
+        with_tokens(Target("http://x"), refresh="/r")

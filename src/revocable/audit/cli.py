@@ -52,6 +52,14 @@ def _fail(message: str, code: int) -> NoReturn:
     "--protected", "protected_path", help="A GET path that answers 200 only when signed in."
 )
 @click.option("--session-cookie", help="The session cookie's name (default: the one login sets).")
+@click.option("--token", "token_path", help="Token endpoint (POST, JSON answer), for C7 and C8.")
+@click.option("--refresh", "refresh_path", help="Refresh endpoint (POST refresh_token), for C8.")
+@click.option("--token-revoke", "revoke_path", help="Revokes a refresh family (cleanup).")
+@click.option(
+    "--grace-wait",
+    type=click.FloatRange(0, 30),
+    help="Seconds C8 waits past a rotation before replaying the old token [default: 6].",
+)
 @click.option(
     "--samples",
     default=200,
@@ -120,6 +128,10 @@ def audit(
     logout_all_path: str | None,
     protected_path: str | None,
     session_cookie: str | None,
+    token_path: str | None,
+    refresh_path: str | None,
+    revoke_path: str | None,
+    grace_wait: float | None,
     samples: int,
     sample_seconds: float,
     concurrency: int,
@@ -150,6 +162,7 @@ def audit(
             load_target,
             target_from_mapping,
             with_overrides,
+            with_tokens,
         )
         from revocable.audit.target import (
             preset as named_preset,
@@ -174,6 +187,13 @@ def audit(
             logout_all=Endpoint(logout_all_path) if logout_all_path else None,
             protected=Endpoint(protected_path, "GET") if protected_path else None,
             session_cookie=session_cookie,
+        )
+        target = with_tokens(
+            target,
+            token=token_path,
+            refresh=refresh_path,
+            revoke=revoke_path,
+            grace_wait=grace_wait,
         )
         options = AuditOptions(
             samples=samples,

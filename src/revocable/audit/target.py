@@ -31,9 +31,19 @@ need it "n/a", with the reason)::
     field = ""                         # ...or in this form field
     page = "/"                         # source = "form": a page holding the hidden input
 
-    [tokens]                           # token apps (C7, C8; checked in a later version)
-    token = "/auth/token"
-    refresh = "/auth/refresh"
+    [tokens]                           # token apps: C7 reads access tokens, C8 rotates refresh ones
+    token = "/auth/token"              # POST with the login's username and password fields
+    refresh = "/auth/refresh"          # C8 is n/a without it
+    revoke = "/auth/token/revoke"      # cleanup: POST {refresh_field = the refresh token}
+    transport = ["body", "cookie"]     # body: tokens in the JSON answer; cookie: Set-Cookie
+    transport_field = "token_transport"  # sent with "body"/"cookie" to ask for each transport
+    body = "json"                      # or "form": how token, refresh and revoke requests go
+    access_field = "access_token"      # body transport: the answer's fields; refresh_field is
+    refresh_field = "refresh_token"    # ...also what refresh and revoke requests send
+    access_cookie = "__Host-access"    # cookie transport (default: the cookie holding a JWT)
+    refresh_cookie = "__Secure-refresh"  # (default: the one scoped to the refresh path)
+    extra = { client_id = "audit" }    # more fields sent with the token request
+    grace_wait = 6.0                   # seconds C8 waits before replaying a rotated token
 
     [browser]                          # C2 (a later version): a page with a login form
     page = "/"
@@ -60,14 +70,17 @@ __all__ = [
     "Login",
     "Target",
     "TargetError",
+    "Tokens",
     "load_target",
     "preset",
     "target_from_mapping",
     "with_overrides",
+    "with_tokens",
 ]
 
 BodyKind = Literal["json", "form"]
 CsrfSource = Literal["json", "cookie", "form"]
+Transport = Literal["body", "cookie"]
 _METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
 
 
@@ -142,6 +155,49 @@ class Csrf:
 
 
 @dataclass(frozen=True)
+class Tokens:
+    """A token endpoint (C7) and its refresh and revoke endpoints (C8), per transport.
+
+    ``body``: the answer's JSON holds ``access_field`` and ``refresh_field``, and refresh and
+    revoke requests send ``refresh_field``. ``cookie``: the answer sets the access cookie and
+    a refresh cookie, which the auditor sends only to the refresh path. ``transport_field``,
+    if set, is sent with the transport's name so one endpoint can serve both.
+    """
+
+    token: Endpoint
+    refresh: Endpoint | None = None
+    revoke: Endpoint | None = None
+    transports: tuple[Transport, ...] = ("body",)
+    transport_field: str | None = None
+    body: BodyKind = "json"
+    access_field: str = "access_token"
+    refresh_field: str = "refresh_token"
+    access_cookie: str | None = None
+    refresh_cookie: str | None = None
+    extra: Mapping[str, str] = field(default_factory=dict)
+    grace_wait: float = 6.0
+    """Seconds past a rotation before C8 replays the old token (beyond the app's grace)."""
+
+    def __post_init__(self) -> None:
+        if not self.transports or not set(self.transports) <= {"body", "cookie"}:
+            raise TargetError("tokens.transport is 'body', 'cookie' or a list of both")
+        if len(set(self.transports)) != len(self.transports):
+            raise TargetError("tokens.transport names each transport once")
+        if len(self.transports) > 1 and not self.transport_field:
+            raise TargetError(
+                "tokens.transport_field: with both transports, the field that asks for each"
+            )
+        if self.body not in ("json", "form"):
+            raise TargetError("tokens.body is 'json' or 'form'")
+        if not self.access_field or not self.refresh_field:
+            raise TargetError("tokens.access_field and tokens.refresh_field must not be empty")
+        if isinstance(self.grace_wait, bool) or not 0 <= self.grace_wait <= 30:
+            raise TargetError(
+                "tokens.grace_wait: seconds (0 to 30) to wait past the app's refresh grace window"
+            )
+
+
+@dataclass(frozen=True)
 class Target:
     """Everything the auditor knows about the app. Only ``base_url`` is required."""
 
@@ -158,8 +214,7 @@ class Target:
     csrf_probe: Endpoint | None = None
     state_changing: tuple[Endpoint, ...] = ()
     openapi: str | None = "/openapi.json"
-    token: Endpoint | None = None
-    refresh: Endpoint | None = None
+    tokens: Tokens | None = None
     browser_page: str | None = None
 
     def __post_init__(self) -> None:
@@ -189,6 +244,14 @@ class Target:
     def origin(self) -> str:
         parts = urlsplit(self.base_url)
         return f"{parts.scheme}://{parts.netloc}".lower()
+
+    @property
+    def token(self) -> Endpoint | None:
+        return None if self.tokens is None else self.tokens.token
+
+    @property
+    def refresh(self) -> Endpoint | None:
+        return None if self.tokens is None else self.tokens.refresh
 
     @property
     def probe(self) -> Endpoint | None:
@@ -224,7 +287,13 @@ PRESETS: Mapping[str, Mapping[str, Any]] = {
         "logout_all": "/auth/logout-all",
         "protected": "/api/me",
         "csrf": {"source": "json", "name": "csrf_token", "header": "X-CSRF-Token"},
-        "tokens": {"token": "/auth/token", "refresh": "/auth/refresh"},
+        "tokens": {
+            "token": "/auth/token",
+            "refresh": "/auth/refresh",
+            "revoke": "/auth/token/revoke",
+            "transport": ["body", "cookie"],
+            "transport_field": "token_transport",
+        },
         "browser": {"page": "/"},
     }
 }
@@ -280,6 +349,64 @@ def _endpoint(value: object, where: str, method: str = "POST", extra: set[str] =
     return Endpoint(_path(value.get("path"), f"{where}.path"), chosen.upper())
 
 
+_TOKEN_KEYS = {
+    "token",
+    "refresh",
+    "revoke",
+    "transport",
+    "transport_field",
+    "body",
+    "access_field",
+    "refresh_field",
+    "access_cookie",
+    "refresh_cookie",
+    "extra",
+    "grace_wait",
+}
+
+
+def _tokens(data: Mapping[str, Any]) -> Tokens | None:
+    table = _table(data, "tokens", _TOKEN_KEYS)
+    if table is None:
+        return None
+    if table.get("token") is None:
+        if table.get("refresh") is not None or table.get("revoke") is not None:
+            raise TargetError("[tokens] needs token: the endpoint that issues them (maybe login)")
+        return None
+    transports = table.get("transport", ["body"])
+    if isinstance(transports, str):
+        transports = [transports]
+    if not isinstance(transports, list) or not all(isinstance(t, str) for t in transports):
+        raise TargetError("tokens.transport is 'body', 'cookie' or a list of both")
+    extra = table.get("extra", {})
+    if not isinstance(extra, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in extra.items()
+    ):
+        raise TargetError("tokens.extra: a table of string fields")
+    wait = table.get("grace_wait", 6.0)
+    if isinstance(wait, bool) or not isinstance(wait, int | float):
+        raise TargetError("tokens.grace_wait: a number of seconds")
+
+    def optional(key: str) -> Endpoint | None:
+        value = table.get(key)
+        return None if value is None else _endpoint(value, f"tokens.{key}")
+
+    return Tokens(
+        token=_endpoint(table["token"], "tokens.token"),
+        refresh=optional("refresh"),
+        revoke=optional("revoke"),
+        transports=cast(tuple[Transport, ...], tuple(transports)),
+        transport_field=_str(table, "transport_field", "tokens"),
+        body=cast(BodyKind, _str(table, "body", "tokens", "json")),
+        access_field=_str(table, "access_field", "tokens", "access_token") or "",
+        refresh_field=_str(table, "refresh_field", "tokens", "refresh_token") or "",
+        access_cookie=_str(table, "access_cookie", "tokens"),
+        refresh_cookie=_str(table, "refresh_cookie", "tokens"),
+        extra=dict(extra),
+        grace_wait=float(wait),
+    )
+
+
 def target_from_mapping(data: Mapping[str, Any], base_url: str | None = None) -> Target:
     """A Target from parsed TOML (or a preset); ``base_url`` overrides the file's."""
     unknown = set(data) - _TOP_KEYS
@@ -331,7 +458,7 @@ def target_from_mapping(data: Mapping[str, Any], base_url: str | None = None) ->
             _str(table, "field", "csrf"),
             _str(table, "page", "csrf"),
         )
-    tokens = _table(data, "tokens", {"token", "refresh"}) or {}
+    tokens = _tokens(data)
     browser = _table(data, "browser", {"page"}) or {}
 
     extras = data.get("state_changing", [])
@@ -362,12 +489,7 @@ def target_from_mapping(data: Mapping[str, Any], base_url: str | None = None) ->
         csrf_probe=optional("csrf_probe"),
         state_changing=tuple(_endpoint(v, f"state_changing[{i}]") for i, v in enumerate(extras)),
         openapi=openapi or None,
-        token=None if tokens.get("token") is None else _endpoint(tokens["token"], "tokens.token"),
-        refresh=(
-            None
-            if tokens.get("refresh") is None
-            else _endpoint(tokens["refresh"], "tokens.refresh")
-        ),
+        tokens=tokens,
         browser_page=(
             None if browser.get("page") is None else _path(browser["page"], "browser.page")
         ),
@@ -392,3 +514,33 @@ def load_target(path: str | Path, base_url: str | None = None) -> Target:
 def with_overrides(target: Target, **changes: Any) -> Target:
     """The target with the given fields replaced (CLI flags over a file or preset)."""
     return replace(target, **{k: v for k, v in changes.items() if v is not None})
+
+
+def with_tokens(
+    target: Target,
+    *,
+    token: str | None = None,
+    refresh: str | None = None,
+    revoke: str | None = None,
+    grace_wait: float | None = None,
+) -> Target:
+    """The target with token endpoints (POST paths) or C8's wait replaced (CLI flags)."""
+    if token is None and refresh is None and revoke is None and grace_wait is None:
+        return target
+    current = target.tokens
+    if current is None:
+        if token is None:
+            raise TargetError(
+                "--refresh, --token-revoke and --grace-wait need --token (or [tokens] in a "
+                "target file): the endpoint that issues the tokens, maybe the login path"
+            )
+        current = Tokens(Endpoint(token))
+    changes: dict[str, Any] = {
+        "token": Endpoint(token) if token else None,
+        "refresh": Endpoint(refresh) if refresh else None,
+        "revoke": Endpoint(revoke) if revoke else None,
+        "grace_wait": grace_wait,
+    }
+    return replace(
+        target, tokens=replace(current, **{k: v for k, v in changes.items() if v is not None})
+    )

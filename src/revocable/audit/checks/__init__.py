@@ -14,8 +14,10 @@ from revocable.audit.checks.cookie_flags import check_cookie_flags
 from revocable.audit.checks.csrf import check_csrf
 from revocable.audit.checks.methods import check_state_changing_gets
 from revocable.audit.checks.pending import not_implemented
+from revocable.audit.checks.refresh_rotation import check_refresh_rotation
 from revocable.audit.checks.revocation import check_logout, check_logout_all
 from revocable.audit.checks.session_ids import check_session_ids
+from revocable.audit.checks.token_lifetime import check_access_token_lifetime
 from revocable.audit.context import AuditContext
 from revocable.audit.result import CheckResult
 
@@ -30,8 +32,8 @@ CHECKS: Mapping[str, Check] = {
     "C4": check_logout_all,
     "C5": check_state_changing_gets,
     "C6": check_csrf,
-    "C7": not_implemented("C7"),  # access-token lifetime: a later version
-    "C8": not_implemented("C8"),  # refresh rotation and reuse detection: a later version
+    "C7": check_access_token_lifetime,
+    "C8": check_refresh_rotation,
     "C9": check_session_ids,
 }
 

@@ -6,12 +6,13 @@ or the target's ``csrf_probe``. Each variant is sent from a signed-in browser,
 then the auditor checks whether the session survived:
 
 * forged: a foreign ``Origin``, ``Sec-Fetch-Site: cross-site`` and no CSRF token,
-  as a hostile page would send it. Accepted is a **fail**.
+  as a hostile page would send it. Accepted is a **fail**: no defence at all.
 * one defence at a time, each with everything else correct: a foreign
   ``Origin`` (token included); ``Sec-Fetch-Site: cross-site`` (token included, no
-  Origin); no token (own Origin, only if the target uses a token). Accepted is
-  a **warn**: another defence still stops the forged request, but a layer is
-  missing.
+  Origin); no token (own Origin, only if the target uses a token). Each must be
+  refused too: accepted is a **fail** naming the missing defence (the Origin
+  check, the Fetch-Metadata check, the token), even though the others still
+  stop the fully forged request.
 * control: the same request done properly must change state, else the
   refusals prove nothing (**warn**).
 
@@ -43,7 +44,7 @@ class _Variant:
     origin: str | None
     fetch_site: str | None
     token: bool
-    severity: str
+    missing: str
     code: str
     fix: str
 
@@ -54,7 +55,7 @@ _VARIANTS = (
         FOREIGN_ORIGIN,
         "cross-site",
         False,
-        "fail",
+        "no CSRF defence at all",
         "csrf_unprotected",
         _FIX_FORGED,
     ),
@@ -63,25 +64,25 @@ _VARIANTS = (
         FOREIGN_ORIGIN,
         None,
         True,
-        "warn",
+        "the Origin check is missing",
         "csrf_origin_not_checked",
-        "Also refuse requests whose Origin is not your own.",
+        "Refuse state-changing requests whose Origin is not your own.",
     ),
     _Variant(
         "Sec-Fetch-Site: cross-site (with the token, no Origin)",
         None,
         "cross-site",
         True,
-        "warn",
+        "the Fetch-Metadata (Sec-Fetch-Site) check is missing",
         "csrf_fetch_metadata_ignored",
-        "Also refuse requests that say Sec-Fetch-Site: cross-site.",
+        "Refuse state-changing requests that say Sec-Fetch-Site: cross-site.",
     ),
     _Variant(
         "no CSRF token (own Origin)",
         OWN_ORIGIN,
         None,
         False,
-        "warn",
+        "the CSRF token is not enforced",
         "csrf_token_not_enforced",
         "Require the CSRF token on every cookie-authenticated state-changing request.",
     ),
@@ -120,9 +121,10 @@ async def check_csrf(ctx: AuditContext) -> CheckResult:
             continue
         findings.append(
             Finding(
-                "fail" if variant.severity == "fail" else "warn",
+                "fail",
                 variant.code,
-                f"{probe} with {variant.name} was accepted ({answer.status}): the session ended",
+                f"{probe} with {variant.name} was accepted ({answer.status}), the session "
+                f"ended: {variant.missing}",
                 variant.fix,
             )
         )

@@ -11,8 +11,6 @@ __all__ = ["not_implemented"]
 
 _LATER = {
     "C2": "needs a headless browser to read localStorage/sessionStorage after a login",
-    "C7": "will decode the access tokens the token endpoint issues",
-    "C8": "will rotate a refresh token and replay the old one",
 }
 
 
