@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
+from typing import Literal
 
 from revocable.audit.client import Response
 from revocable.audit.context import AuditContext
@@ -65,7 +66,6 @@ class _Run:
     old: str = field(default="", repr=False)
     rotated_at: float = 0.0
     done: bool = False
-    passed: bool = False
 
     @property
     def name(self) -> str:
@@ -86,11 +86,11 @@ class _Check:
         self.findings: list[Finding] = []
         self.notes: list[Note] = []
 
-    def _stop(self, run: _Run, severity: str, code: str, message: str, fix: str) -> None:
+    def _stop(
+        self, run: _Run, severity: Literal["fail", "warn"], code: str, message: str, fix: str
+    ) -> None:
         run.done = True
-        self.findings.append(
-            Finding("fail" if severity == "fail" else "warn", code, f"{run.name}: {message}", fix)
-        )
+        self.findings.append(Finding(severity, code, f"{run.name}: {message}", fix))
 
     async def rotate(self, run: _Run) -> None:
         login, old = run.login, run.login.refresh or ""
@@ -158,7 +158,7 @@ class _Check:
         answer = await refresh(self.ctx, login, current, step=f"{run.name}: try the current token")
         if not accepted(answer):
             login.alive = False  # shown dead: nothing to revoke
-            run.passed = run.done = True
+            run.done = True
             self.notes.append(
                 Note(f"{run.name}: the current token after the reuse: {_status(answer)}")
             )
