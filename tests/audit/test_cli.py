@@ -12,6 +12,7 @@ from click.testing import CliRunner, Result
 from revocable.cli import main
 from revocable.core.ratelimit import RateLimit
 from tests.audit.broken_apps import Faults, make_app
+from tests.audit.broken_browser_apps import require_browser
 from tests.audit.conftest import Serve, reference_app
 from tests.servers import free_port
 
@@ -27,19 +28,23 @@ async def run(*args: str, env: dict[str, str] | None = None) -> Result:
 async def test_the_reference_server_passes_and_the_json_is_written(
     reference_url: str, tmp_path: Path
 ) -> None:
-    """Exit 0, a table naming each item, and a JSON file with C1..C9."""
-    report = tmp_path / "audit.json"
+    """Exit 0, a table naming each item, a JSON file with C1..C9 and an HTML report."""
+    require_browser()
+    report, page = tmp_path / "audit.json", tmp_path / "audit.html"
     result = await run(
-        reference_url, "--preset", "revocable", "--json", str(report), "--grace-wait", "1"
-    )
+        reference_url, "--preset", "revocable", "--create-test-user", "--json", str(report),
+        "--html", str(page), "--grace-wait", "1",
+    )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "cookie flags" in result.output
-    assert "8 passed, 0 failed, 0 warned, 1 not applicable" in result.output
+    assert "9 passed, 0 failed, 0 warned, 0 not applicable" in result.output
+    assert "created the throwaway test user revocable-audit-" in result.output
     data = json.loads(report.read_text())
     assert data["tool"] == "revocable-audit"
-    assert [r["status"] for r in data["results"]] == [
-        "pass", "n/a", "pass", "pass", "pass", "pass", "pass", "pass", "pass",
-    ]  # fmt: skip
+    assert [r["status"] for r in data["results"]] == ["pass"] * 9
+    html = page.read_text()
+    assert html.startswith("<!doctype html>")
+    assert html.count('<tr class="pass"') == 9
 
 
 async def test_a_broken_app_exits_1_and_json_can_go_to_stdout(serve: Serve, tmp_path: Path) -> None:
@@ -52,7 +57,7 @@ async def test_a_broken_app_exits_1_and_json_can_go_to_stdout(serve: Serve, tmp_
     )
     result = await run(
         url, "--target", str(target), "--logout", "/logout", "--logout-all", "/logout-all",
-        "--protected", "/me", "--json", "-", "--samples", "30",
+        "--protected", "/me", "--json", "-", "--samples", "30", "--create-test-user",
     )  # fmt: skip
     assert result.exit_code == 1
     data = json.loads(result.stdout)
@@ -81,10 +86,11 @@ async def test_given_credentials_are_used_and_never_printed(reference_url: str) 
 async def test_fail_on_warn(serve: Serve) -> None:
     """--fail-on warn turns a warning (here: fewer samples than asked) into exit code 1."""
     url = await serve(reference_app(login_limit=RateLimit(10, 60.0)))
-    plain = await run(url, "--preset", "revocable", "--grace-wait", "1")
+    quick = ("--preset", "revocable", "--create-test-user", "--no-browser", "--grace-wait", "1")
+    plain = await run(url, *quick)
     assert plain.exit_code == 0, plain.output
     url = await serve(reference_app(login_limit=RateLimit(10, 60.0)))
-    strict = await run(url, "--preset", "revocable", "--fail-on", "warn", "--grace-wait", "1")
+    strict = await run(url, *quick, "--fail-on", "warn")
     assert strict.exit_code == 1
 
 
@@ -95,6 +101,9 @@ async def test_bad_usage_exits_2() -> None:
         ["http://x", "--target", "/nonexistent.toml"],
         ["http://x", "--preset", "revocable", "--target", "t.toml"],
         ["http://x", "--username", "alone"],
+        ["http://x", "--preset", "revocable"],  # no credentials, and no --create-test-user
+        ["http://x", "--preset", "revocable", "--create-test-user", "--username", "u"],
+        ["http://x", "--login", "/l", "--username", "u", "--password", "p", "--register"],
         ["http://x", "--refresh", "/auth/refresh"],  # a refresh endpoint needs --token
         ["http://x", "--token", "auth/token"],
     ):
@@ -105,6 +114,8 @@ async def test_bad_usage_exits_2() -> None:
 
 async def test_an_unreachable_target_exits_3() -> None:
     """Nothing listening: exit code 3 and a line saying so."""
-    result = await run(f"http://127.0.0.1:{free_port()}", "--preset", "revocable")
+    result = await run(
+        f"http://127.0.0.1:{free_port()}", "--preset", "revocable", "--create-test-user"
+    )
     assert result.exit_code == 3
     assert "no answer" in result.output

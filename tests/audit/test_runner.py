@@ -10,6 +10,7 @@ import httpx
 import pytest
 from rich.console import Console
 
+from revocable.audit.html_report import render_html
 from revocable.audit.report import render
 from revocable.audit.result import AuditReport
 from revocable.audit.runner import AuditOptions, run_audit
@@ -17,13 +18,17 @@ from revocable.audit.target import preset, target_from_mapping
 from revocable.core.ratelimit import RateLimit
 from revocable.refresh import RefreshPolicy
 from tests.audit.broken_apps import FORM_TARGET, TARGET, Faults, make_app, make_form_app
+from tests.audit.broken_browser_apps import require_browser
 from tests.audit.conftest import Serve, quick_tokens, reference_app
 
-FAST = AuditOptions(rate=5000)
-IMPLEMENTED = ("C1", "C3", "C4", "C5", "C6", "C7", "C8", "C9")
-PENDING = ("C2",)
+FAST = AuditOptions(rate=5000, create_test_user=True)
+NO_BROWSER = AuditOptions(rate=5000, create_test_user=True, chromium=None)
+IMPLEMENTED = ("C1", "C2", "C3", "C4", "C5", "C6", "C7", "C8", "C9")
+PENDING: tuple[str, ...] = ()
 TOKEN_ITEMS = ("C7", "C8")
 """n/a for apps that issue no JWT and name no refresh endpoint (all but the reference's)."""
+BROWSER_ITEMS = ("C2",)
+"""n/a for apps whose target names no login page (all here but the reference's)."""
 
 
 def statuses(report: AuditReport) -> dict[str, str]:
@@ -34,20 +39,23 @@ def details(report: AuditReport) -> str:
     return "\n".join(f"{r.id} {r.status} {r.code}: {r.summary}" for r in report.results)
 
 
-def expected(broken: set[str], *, tokens: bool = False) -> dict[str, str]:
+def expected(broken: set[str], *, tokens: bool = False, browser: bool = False) -> dict[str, str]:
     out = {c: ("fail" if c in broken else "pass") for c in IMPLEMENTED}
     if not tokens:
         out.update(dict.fromkeys(TOKEN_ITEMS, "n/a"))
+    if not browser:
+        out.update(dict.fromkeys(BROWSER_ITEMS, "n/a"))
     return {**out, **dict.fromkeys(PENDING, "n/a")}
 
 
 async def test_reference_server_passes_every_implemented_item(serve: Serve) -> None:
     """Against `revocable serve`'s app (its default 5 s refresh grace, the preset's 6 s wait)
-    every implemented item passes; C2 says why n/a."""
+    every item passes, C2 in headless Chromium through the page's own form."""
+    require_browser()
     url = await serve(reference_app(refresh_policy=RefreshPolicy()))
     report = await run_audit(preset("revocable", url), FAST)
-    assert statuses(report) == expected(set(), tokens=True), details(report)
-    assert {r.code for r in report.results if r.id in PENDING} == {"not_implemented"}
+    assert statuses(report) == expected(set(), tokens=True, browser=True), details(report)
+    assert "nothing a script can read holds a credential" in report.results[1].summary
     c7, c8 = report.results[6], report.results[7]
     assert "body transport) lives 10 min" in c7.summary
     assert "__Host-access cookie (cookie transport) lives 10 min" in c7.summary
@@ -126,7 +134,7 @@ async def test_counter_ids_fail_clearly(serve: Serve) -> None:
 async def test_login_rate_limit_means_fewer_samples_not_failures(serve: Serve) -> None:
     """A 429 stops the sampling; C9 warns that it sampled fewer, every other item still passes."""
     url = await serve(reference_app(login_limit=RateLimit(10, 60.0)))
-    report = await run_audit(quick_tokens(preset("revocable", url)), FAST)
+    report = await run_audit(quick_tokens(preset("revocable", url)), NO_BROWSER)
     want = {**expected(set(), tokens=True), "C9": "warn"}
     assert statuses(report) == want, details(report)
     c9 = report.results[8]
@@ -141,7 +149,7 @@ async def test_missing_pieces_are_not_applicable_never_a_crash(reference_url: st
     target = target_from_mapping(
         {"login": {"path": "/auth/login"}, "register": {"path": "/auth/register"}}, reference_url
     )
-    report = await run_audit(target, AuditOptions(rate=5000, samples=40))
+    report = await run_audit(target, AuditOptions(rate=5000, samples=40, create_test_user=True))
     got = statuses(report)
     assert got == {**expected(set()), "C3": "n/a", "C4": "n/a", "C6": "n/a"}, details(report)
     assert "protected URL" in report.results[2].summary
@@ -200,13 +208,14 @@ class Recording(httpx.AsyncHTTPTransport):
 
 
 async def test_no_credential_reaches_the_report(serve: Serve) -> None:
-    """No session id, CSRF token or password appears in the JSON or the verbose table."""
+    """No session id, CSRF token or password appears in the JSON, the verbose table or the
+    HTML report."""
     transport = Recording()
     url = await serve(make_app(Faults(logout_clears_only=True, no_csrf=True)))
     report = await run_audit(target_from_mapping(TARGET, url), FAST, transport=transport)
     out = io.StringIO()
     render(report, Console(file=out, width=200), verbose=True)
-    text = out.getvalue() + json.dumps(report.to_json())
+    text = out.getvalue() + json.dumps(report.to_json()) + render_html(report)
     assert len(transport.secrets) > 200  # sessions, CSRF tokens, passwords
     leaked = [s for s in transport.secrets if s in text]
     assert not leaked
@@ -216,14 +225,15 @@ async def test_the_auditor_logs_out_what_it_created(serve: Serve) -> None:
     """After a run against a correct app, none of the test user's sessions is left alive."""
     app = make_app()
     url = await serve(app)
-    await run_audit(target_from_mapping(TARGET, url), AuditOptions(rate=5000, samples=30))
+    options = AuditOptions(rate=5000, samples=30, create_test_user=True)
+    await run_audit(target_from_mapping(TARGET, url), options)
     assert app.state.auth.sessions == {}
 
 
 async def test_sampling_stops_at_its_time_budget(serve: Serve) -> None:
     """When sampling time runs out, C9 judges what it has and warns that it sampled fewer."""
     url = await serve(make_app())
-    options = AuditOptions(rate=5000, sample_seconds=0.05, concurrency=1)
+    options = AuditOptions(rate=5000, sample_seconds=0.05, concurrency=1, create_test_user=True)
     report = await run_audit(target_from_mapping(TARGET, url), options)
     c9 = report.results[8]
     assert c9.status == "warn", details(report)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from revocable.audit.target import (
+    BrowserLogin,
     Csrf,
     Endpoint,
     Target,
@@ -184,11 +186,37 @@ def test_the_documented_example_parses() -> None:
     import revocable.audit.target as module
 
     doc = module.__doc__ or ""
-    block = doc.split("::", 1)[1].split("Credentials never", 1)[0]
+    block = doc.split("::", 1)[1].split("The auditor logs in only", 1)[0]
     text = "\n".join(line[4:] for line in block.splitlines())
     target = target_from_mapping(tomllib.loads(text))
     assert target.base_url == "https://app.example"
     assert target.csrf is not None
+    assert target.browser == BrowserLogin("/", "form#login", "email", "password", "button.primary")
+    assert (target.username, target.password) == ("audit-bot", "...")
+
+
+def test_browser_and_credentials_tables() -> None:
+    """[browser] needs a page (selectors optional); [credentials] names the test user, and
+    the password never shows in the target's repr."""
+    target = target_from_mapping(
+        {"browser": {"page": "/login"}, "credentials": {"username": "u", "password": "s3cret!"}},
+        "http://x",
+    )
+    assert target.browser == BrowserLogin("/login")
+    assert target.browser_page == "/login"
+    assert (target.username, target.password) == ("u", "s3cret!")
+    assert "s3cret!" not in repr(target)
+    assert target_from_mapping({}, "http://x").browser_page is None
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"browser": {"form": "form"}}, "browser.page"),
+        ({"browser": {"page": "/", "submit": "  "}}, "browser.submit"),
+        ({"browser": {"page": "/", "button": "#go"}}, "unknown keys"),
+        ({"credentials": {"user": "u"}}, "unknown keys"),
+        ({"credentials": {"password": 1}}, "credentials.password must be a string"),
+    ]
+    for bad, message in cases:
+        with pytest.raises(TargetError, match=message):
+            target_from_mapping(bad, "http://x")
 
 
 def test_the_preset_describes_both_token_transports() -> None:

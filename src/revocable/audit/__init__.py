@@ -11,13 +11,17 @@ Modules, one job each::
     target.py    what to audit: a frozen description from TOML, flags or a preset
     cookies.py   Set-Cookie parsing, a tiny cookie jar, redaction (no I/O)
     entropy.py   statistics over sampled session ids (no I/O)
+    leaks.py     whether a value a script can read holds a credential (no I/O)
     result.py    CheckResult, the report and its JSON schema, exit codes
-    client.py    the only network code: one origin, bounded requests and rate
+    client.py    the HTTP client: one origin, bounded requests and rate
+    browser.py   headless Chromium for C2 (Playwright, imported when it runs): one origin too
     context.py   logging in and out as the target describes; cleanup
     checks/      one module per checklist item or group
     runner.py    runs the checks in a safe order
     report.py    the rich table for people
+    html_report.py  the same as one self-contained HTML file (--html)
     cli.py       the click command (imports httpx only when it runs)
 
-Importing this package imports no HTTP client: ``httpx`` is the ``audit`` extra.
+Importing this package imports no HTTP client and no browser driver: ``httpx`` and
+``playwright`` are the ``audit`` extra.
 """

@@ -35,23 +35,42 @@ def _fail(message: str, code: int) -> NoReturn:
     type=click.Path(dir_okay=False),
     help="A TOML target description (see revocable.audit.target).",
 )
-@click.option(
-    "--username", help="The test user (else a throwaway user, if the target can register one)."
-)
+@click.option("--username", help="The test user to log in as (or [credentials] in the target).")
 @click.option(
     "--password",
     envvar="REVOCABLE_AUDIT_PASSWORD",
     show_envvar=True,
     help="The test user's password (prefer the environment variable).",
 )
+@click.option(
+    "--register",
+    "register_user",
+    is_flag=True,
+    help="Register the given user first (a fresh test instance); 'taken' is fine.",
+)
+@click.option(
+    "--create-test-user",
+    is_flag=True,
+    help="Generate a throwaway user and register it, instead of given credentials.",
+)
 @click.option("--login", "login_path", help="Login path (JSON body), e.g. /auth/login.")
-@click.option("--register", "register_path", help="Register path, to create a throwaway user.")
+@click.option("--register-path", help="Register path, e.g. /auth/register.")
 @click.option("--logout", "logout_path", help="Logout path (POST).")
 @click.option("--logout-all", "logout_all_path", help="Log-out-all path (POST).")
 @click.option(
     "--protected", "protected_path", help="A GET path that answers 200 only when signed in."
 )
 @click.option("--session-cookie", help="The session cookie's name (default: the one login sets).")
+@click.option("--page", "page_path", help="The login page C2 signs in through in the browser.")
+@click.option(
+    "--chromium",
+    default="/usr/bin/chromium",
+    show_default=True,
+    envvar="REVOCABLE_AUDIT_CHROMIUM",
+    show_envvar=True,
+    help="The chromium C2 drives with Playwright (.ci/install-browser installs it).",
+)
+@click.option("--no-browser", is_flag=True, help="Start no browser: C2 is n/a.")
 @click.option("--token", "token_path", help="Token endpoint (POST, JSON answer), for C7 and C8.")
 @click.option("--refresh", "refresh_path", help="Refresh endpoint (POST refresh_token), for C8.")
 @click.option("--token-revoke", "revoke_path", help="Revokes a refresh family (cleanup).")
@@ -108,6 +127,12 @@ def _fail(message: str, code: int) -> NoReturn:
     type=click.Path(dir_okay=False, allow_dash=True),
     help="Write the JSON report here ('-' for stdout, which then holds only JSON).",
 )
+@click.option(
+    "--html",
+    "html_file",
+    type=click.Path(dir_okay=False),
+    help="Write a self-contained HTML report here (no scripts, nothing fetched).",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Show each item's findings and evidence.")
 @click.option(
     "--fail-on",
@@ -122,12 +147,17 @@ def audit(
     target_file: str | None,
     username: str | None,
     password: str | None,
+    register_user: bool,
+    create_test_user: bool,
     login_path: str | None,
     register_path: str | None,
     logout_path: str | None,
     logout_all_path: str | None,
     protected_path: str | None,
     session_cookie: str | None,
+    page_path: str | None,
+    chromium: str,
+    no_browser: bool,
     token_path: str | None,
     refresh_path: str | None,
     revoke_path: str | None,
@@ -139,23 +169,30 @@ def audit(
     rate: float,
     timeout: float,
     json_file: str | None,
+    html_file: str | None,
     verbose: bool,
     fail_on: str,
 ) -> None:
     """Check the app at URL against the pre-ship auth checklist (C1-C9), by behaviour.
 
-    It logs in and out as a test user, replays cookies, forges cross-site requests and
-    samples session ids, talking only to URL's origin. Use a test account: C4 logs it
-    out of all its devices. Passwords and cookie values never appear in the output.
+    It logs in and out as a test user, replays cookies, forges cross-site requests,
+    samples session ids and signs in through the login page in headless Chromium,
+    talking only to URL's origin. It logs in only as the user you give it
+    (--username and $REVOCABLE_AUDIT_PASSWORD) and registers nothing unless you ask:
+    --register registers that user first, --create-test-user a throwaway one. Use a
+    test account: C4 logs it out of all its devices. Passwords and cookie values never
+    appear in the output.
     """
     try:
         from rich.console import Console
 
         from revocable.audit.client import TargetUnreachable
+        from revocable.audit.html_report import render_html
         from revocable.audit.progress import RichProgress
         from revocable.audit.report import render
-        from revocable.audit.runner import AuditOptions, run_audit
+        from revocable.audit.runner import NO_CREDENTIALS, AuditOptions, run_audit
         from revocable.audit.target import (
+            BrowserLogin,
             Endpoint,
             Login,
             TargetError,
@@ -187,6 +224,7 @@ def audit(
             logout_all=Endpoint(logout_all_path) if logout_all_path else None,
             protected=Endpoint(protected_path, "GET") if protected_path else None,
             session_cookie=session_cookie,
+            browser=BrowserLogin(page_path) if page_path else None,
         )
         target = with_tokens(
             target,
@@ -195,6 +233,20 @@ def audit(
             revoke=revoke_path,
             grace_wait=grace_wait,
         )
+        username = username or target.username
+        password = password or target.password
+        if create_test_user and (username is not None or register_user):
+            _fail("--create-test-user makes its own user: give no --username and no --register", 2)
+        if (username is None) != (password is None):
+            what = "--username" if username is None else "--password (or $REVOCABLE_AUDIT_PASSWORD)"
+            _fail(f"give the test user's {what} as well", 2)
+        if target.login is not None and username is None and not create_test_user:
+            _fail(NO_CREDENTIALS, 2)
+        if (register_user or create_test_user) and target.register is None:
+            flag = "--register" if register_user else "--create-test-user"
+            _fail(
+                f"{flag} needs a register endpoint: [register] in the target, or --register-path", 2
+            )
         options = AuditOptions(
             samples=samples,
             sample_seconds=sample_seconds,
@@ -204,6 +256,9 @@ def audit(
             timeout=timeout,
             username=username,
             password=password,
+            register=register_user,
+            create_test_user=create_test_user,
+            chromium=None if no_browser else chromium,
         )
     except (TargetError, ValueError) as exc:
         _fail(str(exc), 2)
@@ -217,6 +272,9 @@ def audit(
     except TargetUnreachable as exc:
         _fail(str(exc), 3)
     render(report, console, verbose=verbose)
+    if html_file:
+        with open(html_file, "w", encoding="utf-8") as file:
+            file.write(render_html(report))
     if json_file:
         text = json.dumps(report.to_json(), indent=2)
         if to_stdout:

@@ -32,6 +32,7 @@ __all__ = [
     "Progress",
     "RateLimited",
     "Session",
+    "UserExists",
     "choose_session_cookie",
 ]
 
@@ -45,6 +46,12 @@ class LoginFailed(AuditError):
     """The login did not produce a session (wrong credentials, no cookie, an error)."""
 
     code = "login_failed"
+
+
+class UserExists(LoginFailed):
+    """Registration answered 409: the user is there already."""
+
+    code = "user_exists"
 
 
 class RateLimited(AuditError):
@@ -150,6 +157,8 @@ class AuditContext:
         concurrency: int = 4,
         sample_seconds: float = 40.0,
         progress: Progress | None = None,
+        chromium: str | None = None,
+        browser_timeout: float = 30.0,
     ) -> None:
         self.target = target
         self.client = client
@@ -158,6 +167,9 @@ class AuditContext:
         self.concurrency = concurrency
         self.sample_seconds = sample_seconds
         self.progress: Progress = progress or NullProgress()
+        self.chromium = chromium
+        """The browser C2 drives (a chromium executable), or None for no browser."""
+        self.browser_timeout = browser_timeout
         self.credentials: Credentials | None = None
         self.sessions: list[Session] = []
         self.session_ids: list[str] = []
@@ -210,23 +222,26 @@ class AuditContext:
         jar.update(response.cookies, endpoint.path, response.date)
         return response
 
-    async def register(self) -> Credentials:
-        """Create a throwaway user through the target's register endpoint."""
+    async def register(self, credentials: Credentials | None = None) -> Credentials:
+        """Register ``credentials`` (by default a new throwaway user) through the target's
+        register endpoint; ``UserExists`` if the name is taken (409)."""
         login, register = self.target.login, self.target.register
         if login is None or register is None:
             raise LoginFailed("registering needs [login] and [register] in the target")
-        creds = Credentials.throwaway()
+        creds = credentials or Credentials.throwaway()
         fields = {login.username_field: creds.username, login.password_field: creds.password}
         response = await self._body_request(
             register,
             Jar(),
             fields,
-            step="register a throwaway test user",
+            step="register a throwaway test user" if creds.created else "register the test user",
             body=login.body,
             headers=self._origin_headers(OWN_ORIGIN),
         )
         if response.status == 429:
             raise RateLimited("registration answered 429 (rate limited)")
+        if response.status == 409:
+            raise UserExists(f"registration answered 409{_error(response)}")
         if not response.ok:
             raise LoginFailed(f"registration answered {response.status}{_error(response)}")
         return creds

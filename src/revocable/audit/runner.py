@@ -1,4 +1,10 @@
-"""One audit run: set up the test user, run the checks in a safe order, always clean up."""
+"""One audit run: set up the test user, run the checks in a safe order, always clean up.
+
+Credentials: the auditor logs in only as the user it is given (``username`` and
+``password`` here, else the target's ``[credentials]``) and registers nothing,
+unless ``register`` (register the given user first, for a fresh test instance)
+or ``create_test_user`` (generate a throwaway user and register it).
+"""
 
 from __future__ import annotations
 
@@ -9,18 +15,26 @@ from datetime import UTC, datetime
 import httpx
 
 from revocable import __version__
+from revocable.audit.browser import CHROMIUM
 from revocable.audit.checks import CHECKS, RUN_ORDER
 from revocable.audit.client import AuditClient, AuditError, TargetUnreachable
-from revocable.audit.context import AuditContext, Credentials, LoginFailed, Progress, RateLimited
+from revocable.audit.context import (
+    AuditContext,
+    Credentials,
+    LoginFailed,
+    Progress,
+    RateLimited,
+    UserExists,
+)
 from revocable.audit.result import CHECKLIST, AuditReport, CheckResult, Finding, title_of
 from revocable.audit.target import Target
 
-__all__ = ["AuditOptions", "run_audit"]
+__all__ = ["NO_CREDENTIALS", "AuditOptions", "given_credentials", "run_audit"]
 
 
 @dataclass(frozen=True)
 class AuditOptions:
-    """How hard to push: samples, request budget and rate; and whose account to use."""
+    """How hard to push: samples, request budget and rate; whose account to use; which browser."""
 
     samples: int = 200
     max_requests: int = 2000
@@ -33,6 +47,14 @@ class AuditOptions:
     """No new sampling login starts after this long (the whole run stays under a minute)."""
     username: str | None = None
     password: str | None = field(default=None, repr=False)
+    register: bool = False
+    """Register the given user before logging in (a fresh test instance)."""
+    create_test_user: bool = False
+    """Generate a throwaway user and register it (no credentials are given then)."""
+    chromium: str | None = CHROMIUM
+    """The chromium C2 drives; None: no browser (C2 is n/a)."""
+    browser_timeout: float = 30.0
+    """Seconds for each browser step (open the page, submit the form, settle)."""
 
     def __post_init__(self) -> None:
         if self.samples < 1:
@@ -49,6 +71,13 @@ class AuditOptions:
             raise ValueError("sample_seconds is seconds, more than 0")
         if (self.username is None) != (self.password is None):
             raise ValueError("give both a username and a password, or neither")
+        if self.create_test_user and (self.username is not None or self.register):
+            raise ValueError(
+                "create_test_user generates and registers its own user: give no username "
+                "and no register"
+            )
+        if self.browser_timeout <= 0:
+            raise ValueError("browser_timeout is seconds, more than 0")
 
 
 _FIXES = {
@@ -58,28 +87,70 @@ _FIXES = {
 }
 
 
+NO_CREDENTIALS = (
+    "no credentials: give --username and --password (or $REVOCABLE_AUDIT_PASSWORD, or "
+    "[credentials] in the target file), or --create-test-user to register a throwaway user"
+)
+
+
+def given_credentials(target: Target, options: AuditOptions) -> Credentials | None:
+    """The user to log in as: the options' (flags) over the target's ``[credentials]``."""
+    if options.username is not None and options.password is not None:
+        return Credentials(options.username, options.password)
+    username = options.username or target.username
+    password = options.password or target.password
+    if username is None or password is None:
+        return None
+    return Credentials(username, password)
+
+
+async def _credentials(ctx: AuditContext, options: AuditOptions) -> Credentials | None:
+    """The test user, registered first if asked; None (and why in ``ctx.blocked``) if none."""
+    target = ctx.target
+    if options.create_test_user:
+        if target.login is None or target.register is None:
+            ctx.blocked["login"] = "--create-test-user needs [login] and [register] in the target"
+            return None
+        try:
+            created = await ctx.register()
+        except (LoginFailed, RateLimited) as exc:
+            ctx.blocked["login"] = f"could not register a throwaway test user: {exc}"
+            return None
+        ctx.notes.append(
+            f"created the throwaway test user {created.username} (--create-test-user; it "
+            "stays: the auditor deletes no accounts)"
+        )
+        return created
+    creds = given_credentials(target, options)
+    if creds is None:
+        ctx.blocked["login"] = NO_CREDENTIALS
+        return None
+    if options.register:
+        if target.login is None or target.register is None:
+            ctx.blocked["login"] = "--register needs [login] and [register] in the target"
+            return None
+        try:
+            await ctx.register(creds)
+        except UserExists:
+            ctx.notes.append(f"the test user {creds.username} was registered already (--register)")
+        except (LoginFailed, RateLimited) as exc:
+            ctx.blocked["login"] = f"could not register the test user: {exc}"
+            return None
+        else:
+            ctx.notes.append(f"registered the test user {creds.username} (--register)")
+    return creds
+
+
 async def _setup(ctx: AuditContext, options: AuditOptions) -> None:
     """Credentials, a sanity check of the protected URL, and the first login (for C1)."""
     target = ctx.target
     if target.login is None:
         ctx.blocked["login"] = ctx.target.missing("login") or "no login"
+        # The browser (C2) signs in through the page and needs no login endpoint.
+        ctx.credentials = given_credentials(target, options)
         return
-    if options.username is not None and options.password is not None:
-        ctx.credentials = Credentials(options.username, options.password)
-    elif target.register is not None:
-        try:
-            ctx.credentials = await ctx.register()
-        except (LoginFailed, RateLimited) as exc:
-            ctx.blocked["login"] = f"could not register a test user: {exc}"
-            return
-        ctx.notes.append(
-            f"registered the throwaway test user {ctx.credentials.username} "
-            "(it stays: the auditor deletes no accounts)"
-        )
-    else:
-        ctx.blocked["login"] = (
-            "no credentials: give --username and --password, or a [register] endpoint"
-        )
+    ctx.credentials = await _credentials(ctx, options)
+    if ctx.credentials is None:
         return
     if target.protected is not None:
         anonymous = await ctx.check_signed_in(None, step="the protected URL without a cookie")
@@ -146,6 +217,8 @@ async def run_audit(
         concurrency=options.concurrency,
         sample_seconds=options.sample_seconds,
         progress=progress,
+        chromium=options.chromium,
+        browser_timeout=options.browser_timeout,
     )
     results: dict[str, CheckResult] = {}
     try:

@@ -21,8 +21,12 @@ need it "n/a", with the reason)::
     password_field = "password"
     extra = { remember = "1" }         # more fields sent with every login
 
-    [register]                         # lets the auditor create a throwaway test user
-    path = "/auth/register"
+    [register]                         # --register: register the given user first;
+    path = "/auth/register"            # --create-test-user: register a throwaway one
+
+    [credentials]                      # the test user (flags and the env var win)
+    username = "audit-bot"
+    password = "..."                   # better: $REVOCABLE_AUDIT_PASSWORD, not the file
 
     [csrf]
     source = "json"                    # json (a field of the login answer) | cookie | form
@@ -45,11 +49,17 @@ need it "n/a", with the reason)::
     extra = { client_id = "audit" }    # more fields sent with the token request
     grace_wait = 6.0                   # seconds C8 waits before replaying a rotated token
 
-    [browser]                          # C2 (a later version): a page with a login form
-    page = "/"
+    [browser]                          # C2: the app's own login page, in headless Chromium
+    page = "/"                         # (--page); the rest is optional:
+    form = "form#login"                # CSS; default: the first form with a password input
+    username = "email"                 # a field name, or a CSS selector such as "#email"
+    password = "password"              # default: the form's password input
+    submit = "button.primary"          # CSS; default: the form's submit button (or Enter)
 
-Credentials never live in the file: ``--username``/``--password`` (or
-``$REVOCABLE_AUDIT_PASSWORD``), or a throwaway user when ``[register]`` is set.
+The auditor logs in only with the credentials it is given: ``--username`` and
+``--password`` (or ``$REVOCABLE_AUDIT_PASSWORD``), else ``[credentials]``; it
+registers nothing unless told (``--register`` registers the given user,
+``--create-test-user`` a throwaway one).
 """
 
 from __future__ import annotations
@@ -65,6 +75,7 @@ from revocable.errors import ConfigurationError
 
 __all__ = [
     "PRESETS",
+    "BrowserLogin",
     "Csrf",
     "Endpoint",
     "Login",
@@ -198,6 +209,30 @@ class Tokens:
 
 
 @dataclass(frozen=True)
+class BrowserLogin:
+    """C2: the app's own login page, filled in and submitted in a headless browser.
+
+    ``username`` and ``password`` are field names (``email``) or CSS selectors (anything
+    with one of ``#.[]:> =``); ``form`` and ``submit`` are CSS selectors. Unset, the
+    browser uses the first form holding a password input, its first text-like input, its
+    password input and its submit button (or presses Enter).
+    """
+
+    page: str
+    form: str | None = None
+    username: str | None = None
+    password: str | None = None
+    submit: str | None = None
+
+    def __post_init__(self) -> None:
+        _path(self.page, "browser.page")
+        for name in ("form", "username", "password", "submit"):
+            value = getattr(self, name)
+            if value is not None and (not value.strip() or len(value) > 200):
+                raise TargetError(f"browser.{name}: a CSS selector or field name (1-200 chars)")
+
+
+@dataclass(frozen=True)
 class Target:
     """Everything the auditor knows about the app. Only ``base_url`` is required."""
 
@@ -215,7 +250,10 @@ class Target:
     state_changing: tuple[Endpoint, ...] = ()
     openapi: str | None = "/openapi.json"
     tokens: Tokens | None = None
-    browser_page: str | None = None
+    browser: BrowserLogin | None = None
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    """``[credentials]``: the test user, if the file names one (flags win)."""
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.base_url)
@@ -252,6 +290,11 @@ class Target:
     @property
     def refresh(self) -> Endpoint | None:
         return None if self.tokens is None else self.tokens.refresh
+
+    @property
+    def browser_page(self) -> str | None:
+        """The login page C2 opens in the browser, if any."""
+        return None if self.browser is None else self.browser.page
 
     @property
     def probe(self) -> Endpoint | None:
@@ -313,6 +356,7 @@ _TOP_KEYS = {
     "csrf",
     "tokens",
     "browser",
+    "credentials",
 }
 
 
@@ -459,7 +503,14 @@ def target_from_mapping(data: Mapping[str, Any], base_url: str | None = None) ->
             _str(table, "page", "csrf"),
         )
     tokens = _tokens(data)
-    browser = _table(data, "browser", {"page"}) or {}
+    browser = None
+    table = _table(data, "browser", {"page", "form", "username", "password", "submit"})
+    if table is not None:
+        browser = BrowserLogin(
+            _path(table.get("page"), "browser.page"),
+            *(_str(table, key, "browser") for key in ("form", "username", "password", "submit")),
+        )
+    creds = _table(data, "credentials", {"username", "password"}) or {}
 
     extras = data.get("state_changing", [])
     if not isinstance(extras, list):
@@ -490,9 +541,9 @@ def target_from_mapping(data: Mapping[str, Any], base_url: str | None = None) ->
         state_changing=tuple(_endpoint(v, f"state_changing[{i}]") for i, v in enumerate(extras)),
         openapi=openapi or None,
         tokens=tokens,
-        browser_page=(
-            None if browser.get("page") is None else _path(browser["page"], "browser.page")
-        ),
+        browser=browser,
+        username=_str(creds, "username", "credentials"),
+        password=_str(creds, "password", "credentials"),
     )
 
 

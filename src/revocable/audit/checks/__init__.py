@@ -13,11 +13,11 @@ from collections.abc import Awaitable, Callable, Mapping
 from revocable.audit.checks.cookie_flags import check_cookie_flags
 from revocable.audit.checks.csrf import check_csrf
 from revocable.audit.checks.methods import check_state_changing_gets
-from revocable.audit.checks.pending import not_implemented
 from revocable.audit.checks.refresh_rotation import check_refresh_rotation
 from revocable.audit.checks.revocation import check_logout, check_logout_all
 from revocable.audit.checks.session_ids import check_session_ids
 from revocable.audit.checks.token_lifetime import check_access_token_lifetime
+from revocable.audit.checks.web_storage import check_web_storage
 from revocable.audit.context import AuditContext
 from revocable.audit.result import CheckResult
 
@@ -27,7 +27,7 @@ Check = Callable[[AuditContext], Awaitable[CheckResult]]
 
 CHECKS: Mapping[str, Check] = {
     "C1": check_cookie_flags,
-    "C2": not_implemented("C2"),  # headless-browser storage check: a later version
+    "C2": check_web_storage,
     "C3": check_logout,
     "C4": check_logout_all,
     "C5": check_state_changing_gets,
