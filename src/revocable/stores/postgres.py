@@ -37,6 +37,7 @@ from revocable.errors import (
     StoreUnavailable,
 )
 from revocable.stores.base import DEFAULT_TIMEOUT
+from revocable.stores.bounds import Deadlines
 from revocable.stores.sql import (
     COLUMNS,
     COUNTERS_TABLE,
@@ -194,6 +195,7 @@ class PostgresStore:
 
     def __init__(self, pool: Any, timeout: float, *, read_lanes: int = 2) -> None:
         self.timeout = timeout
+        self._deadlines = Deadlines(timeout)
         self._pool = pool
         # Connections held out of the pool for ``get``, the per-request read.
         # asyncpg's acquire/release costs about as much again as the query
@@ -256,7 +258,7 @@ class PostgresStore:
     async def _guard(self, op: Callable[[], Awaitable[_T]]) -> _T:
         """Run ``op`` within the timeout, turning driver failures into store errors."""
         try:
-            async with asyncio.timeout(self.timeout):
+            with self._deadlines.call():
                 return await op()
         except TimeoutError as exc:
             raise StoreUnavailable(
@@ -298,7 +300,7 @@ class PostgresStore:
         """Run a read on a held connection (waiting for one when all are busy)."""
         if self._read_lanes == 0:
             return await self._on_connection(op)
-        conn = await self._guard(self._take_lane)
+        conn = self._idle_lane() or await self._guard(self._take_lane)
         try:
             result = await self._guard(lambda: op(conn))
         except BaseException as exc:
@@ -317,6 +319,12 @@ class PostgresStore:
             return await self._on_connection(op)
         self._give_back(conn)
         return result
+
+    def _idle_lane(self) -> Any:
+        """The last idle lane if it is still open, taken at once (the hot path: no await, so no
+        deadline needed); else None, and ``_take_lane`` sorts things out."""
+        lanes = self._idle_lanes
+        return lanes.pop() if lanes and _alive(lanes[-1]) else None
 
     async def _take_lane(self) -> Any:
         """An idle lane, a new one while there are fewer than ``read_lanes``, or the next freed.

@@ -19,7 +19,6 @@ to start on a server that is not set up that way.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 from collections.abc import Awaitable, Callable
@@ -44,6 +43,7 @@ from revocable.errors import (
     StoreUnavailable,
 )
 from revocable.stores.base import DEFAULT_TIMEOUT
+from revocable.stores.bounds import Deadlines, Limiter
 
 __all__ = ["RedisStore"]
 
@@ -232,10 +232,13 @@ class RedisStore:
             raise ConfigurationError("namespace must be non-empty and free of '{' and '}'")
         if not (math.isfinite(timeout) and timeout > 0):
             raise ConfigurationError("timeout must be a positive number of seconds")
+        if max_in_flight < 1:
+            raise ConfigurationError("max_in_flight must be at least 1")
         self.client = client
         self.namespace = namespace
         self.timeout = timeout
-        self._in_flight = asyncio.Semaphore(max_in_flight)
+        self._deadlines = Deadlines(timeout)
+        self._in_flight = Limiter(max_in_flight)
         self._insert = client.register_script(_INSERT)
         self._replace = client.register_script(_REPLACE)
         self._delete = client.register_script(_DELETE)
@@ -335,8 +338,13 @@ class RedisStore:
 
     async def _guard(self, op: Callable[[], Awaitable[_T]]) -> _T:
         try:
-            async with asyncio.timeout(self.timeout), self._in_flight:
-                return await op()
+            with self._deadlines.call():
+                if not self._in_flight.try_acquire():
+                    await self._in_flight.acquire()
+                try:
+                    return await op()
+                finally:
+                    self._in_flight.release()
         except TimeoutError as exc:
             raise StoreUnavailable(
                 f"Redis did not answer within {self.timeout}s", store=self.name

@@ -30,6 +30,7 @@ from revocable.core.tokens import TokenRef
 from revocable.core.users import UserRecord, username_key
 from revocable.errors import ConfigurationError, StoreCorrupted, StoreError, StoreUnavailable
 from revocable.stores.base import DEFAULT_TIMEOUT
+from revocable.stores.bounds import Deadlines
 from revocable.stores.sql import (
     COLUMNS,
     COUNTERS_TABLE,
@@ -167,6 +168,7 @@ class SQLiteStore:
     ) -> None:
         self.path = path
         self.timeout = timeout
+        self._deadlines = Deadlines(timeout)
         self._writer = writer
         self._reader = reader
 
@@ -219,7 +221,7 @@ class SQLiteStore:
 
     async def _guard(self, op: Callable[[], Awaitable[_T]]) -> _T:
         try:
-            async with asyncio.timeout(self.timeout):
+            with self._deadlines.call():
                 return await op()
         except TimeoutError as exc:
             raise StoreUnavailable(
