@@ -20,8 +20,8 @@ from tests.audit.broken_apps import TARGET, make_app
 from tests.audit.broken_token_apps import TOKEN_TARGET, TokenFaults, make_token_app
 from tests.audit.conftest import Serve, reference_app
 
-FAST = AuditOptions(rate=5000)
-QUICK = AuditOptions(rate=5000, samples=20)
+FAST = AuditOptions(rate=5000, create_test_user=True)
+QUICK = AuditOptions(rate=5000, samples=20, create_test_user=True)
 HOURS_10 = 10 * 3600
 
 ALL_PASS = {
