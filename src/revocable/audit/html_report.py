@@ -10,6 +10,7 @@ length only.
 
 from __future__ import annotations
 
+from collections.abc import Sized
 from html import escape
 
 from revocable.audit.report import SHORT
@@ -49,6 +50,10 @@ def _e(text: object) -> str:
     return escape(str(text), quote=True)
 
 
+def _count(items: Sized, noun: str) -> str:
+    return f"{len(items)} {noun}{'' if len(items) == 1 else 's'}"
+
+
 def _row(result: CheckResult) -> str:
     css = _CLASS[result.status]
     fix = (
@@ -65,8 +70,8 @@ def _row(result: CheckResult) -> str:
     details = ""
     if findings or evidence:
         details = (
-            f"<details><summary>findings and evidence ({len(result.findings)} findings, "
-            f"{len(result.evidence)} items)</summary>"
+            f"<details><summary>findings and evidence ({_count(result.findings, 'finding')}, "
+            f"{_count(result.evidence, 'item')})</summary>"
             + (f'<ul class="findings">{findings}</ul>' if findings else "")
             + (f'<ol class="evidence">{evidence}</ol>' if evidence else "")
             + "</details>"
