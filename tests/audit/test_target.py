@@ -244,6 +244,8 @@ def test_a_tokens_table_with_one_transport() -> None:
                 "transport": "cookie",
                 "access_cookie": "access_token_cookie",
                 "refresh_cookie": "refresh_token_cookie",
+                "refresh_csrf_cookie": "csrf_refresh_token",
+                "refresh_csrf_header": "X-CSRF-TOKEN",
                 "body": "form",
                 "extra": {"client_id": "audit"},
                 "grace_wait": 2,
@@ -261,6 +263,10 @@ def test_a_tokens_table_with_one_transport() -> None:
         "access_token_cookie",
         "refresh_token_cookie",
     )
+    assert (tokens.refresh_csrf_cookie, tokens.refresh_csrf_header) == (
+        "csrf_refresh_token",
+        "X-CSRF-TOKEN",
+    )
     assert (tokens.body, tokens.extra, tokens.grace_wait) == ("form", {"client_id": "audit"}, 2.0)
 
 
@@ -276,6 +282,7 @@ def test_a_tokens_table_with_one_transport() -> None:
         ({"token": "/t", "access_field": ""}, "must not be empty"),
         ({"token": "/t", "extra": {"n": 1}}, "tokens.extra"),
         ({"token": "/t", "refersh": "/r"}, "unknown keys \\['refersh'\\]"),
+        ({"token": "/t", "refresh_csrf_header": "X-CSRF"}, "needs refresh_csrf_cookie"),
     ],
 )
 def test_bad_tokens_tables_say_what_to_fix(tokens: dict[str, object], message: str) -> None:

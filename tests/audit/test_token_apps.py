@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import io
 import json
+import secrets
+import tomllib
 from typing import Any
 
 import httpx
@@ -12,13 +14,14 @@ import pytest
 from rich.console import Console
 
 from revocable.audit.report import render
-from revocable.audit.result import AuditReport
+from revocable.audit.result import AuditReport, Exchange
 from revocable.audit.runner import AuditOptions, run_audit
 from revocable.audit.target import preset, target_from_mapping, with_tokens
 from revocable.refresh import RefreshPolicy
 from tests.audit.broken_apps import TARGET, make_app
 from tests.audit.broken_token_apps import TOKEN_TARGET, TokenFaults, make_token_app
 from tests.audit.conftest import Serve, reference_app
+from tests.audit.other_libraries import flask_jwt_cookies
 
 FAST = AuditOptions(rate=5000, create_test_user=True)
 QUICK = AuditOptions(rate=5000, samples=20, create_test_user=True)
@@ -153,6 +156,30 @@ async def test_a_wrong_token_endpoint_is_a_warning_not_a_crash(serve: Serve) -> 
     for result in report.results[6:8]:
         assert (result.status, result.code) == ("warn", "token_request_failed"), details(report)
         assert "404" in result.summary
+
+
+async def test_a_double_submit_refresh_cookie_is_echoed() -> None:
+    """flask-jwt-extended's refresh wants csrf_refresh_token echoed in X-CSRF-TOKEN: named in
+    [tokens], the refresh goes through and C8 sees it hand out no new refresh token."""
+    password = secrets.token_urlsafe(16)
+    app = flask_jwt_cookies.make_app({"alice": password})
+    toml = (
+        flask_jwt_cookies.TARGET_TOML
+        + flask_jwt_cookies.TOKENS_TOML
+        + 'refresh_csrf_cookie = "csrf_refresh_token"\nrefresh_csrf_header = "X-CSRF-TOKEN"\n'
+    )
+    options = AuditOptions(rate=5000, samples=20, username="alice", password=password)
+    with flask_jwt_cookies.served(app) as url:
+        report = await run_audit(target_from_mapping(tomllib.loads(toml), url), options)
+    c8 = report.results[7]
+    assert (c8.status, c8.code) == ("fail", "refresh_not_rotated"), details(report)
+    assert "cookie: the refresh handed out no new refresh token" in c8.summary
+    refreshed = [
+        e.status
+        for e in c8.evidence
+        if isinstance(e, Exchange) and e.step == "cookie: refresh once"
+    ]
+    assert refreshed == [200]
 
 
 class Recording(httpx.AsyncHTTPTransport):

@@ -46,6 +46,8 @@ need it "n/a", with the reason)::
     refresh_field = "refresh_token"    # ...also what refresh and revoke requests send
     access_cookie = "__Host-access"    # cookie transport (default: the cookie holding a JWT)
     refresh_cookie = "__Secure-refresh"  # (default: the one scoped to the refresh path)
+    refresh_csrf_cookie = ""           # a double-submit cookie the token answer sets, echoed
+    refresh_csrf_header = ""           # ...in this header on refresh (default: [csrf] header)
     extra = { client_id = "audit" }    # more fields sent with the token request
     grace_wait = 6.0                   # seconds C8 waits before replaying a rotated token
 
@@ -185,6 +187,10 @@ class Tokens:
     refresh_field: str = "refresh_token"
     access_cookie: str | None = None
     refresh_cookie: str | None = None
+    refresh_csrf_cookie: str | None = None
+    """Cookie transport: a CSRF cookie set with the refresh cookie, whose value the refresh
+    request echoes in ``refresh_csrf_header`` (flask-jwt-extended's ``csrf_refresh_token``)."""
+    refresh_csrf_header: str | None = None
     extra: Mapping[str, str] = field(default_factory=dict)
     grace_wait: float = 6.0
     """Seconds past a rotation before C8 replays the old token (beyond the app's grace)."""
@@ -202,6 +208,8 @@ class Tokens:
             raise TargetError("tokens.body is 'json' or 'form'")
         if not self.access_field or not self.refresh_field:
             raise TargetError("tokens.access_field and tokens.refresh_field must not be empty")
+        if self.refresh_csrf_header and not self.refresh_csrf_cookie:
+            raise TargetError("tokens.refresh_csrf_header needs refresh_csrf_cookie")
         if isinstance(self.grace_wait, bool) or not 0 <= self.grace_wait <= 30:
             raise TargetError(
                 "tokens.grace_wait: seconds (0 to 30) to wait past the app's refresh grace window"
@@ -404,6 +412,8 @@ _TOKEN_KEYS = {
     "refresh_field",
     "access_cookie",
     "refresh_cookie",
+    "refresh_csrf_cookie",
+    "refresh_csrf_header",
     "extra",
     "grace_wait",
 }
@@ -446,6 +456,8 @@ def _tokens(data: Mapping[str, Any]) -> Tokens | None:
         refresh_field=_str(table, "refresh_field", "tokens", "refresh_token") or "",
         access_cookie=_str(table, "access_cookie", "tokens"),
         refresh_cookie=_str(table, "refresh_cookie", "tokens"),
+        refresh_csrf_cookie=_str(table, "refresh_csrf_cookie", "tokens"),
+        refresh_csrf_header=_str(table, "refresh_csrf_header", "tokens"),
         extra=dict(extra),
         grace_wait=float(wait),
     )

@@ -6,7 +6,9 @@ The target's ``[tokens]`` table says how (see ``target.Tokens``). Per transport:
   tokens; refresh and revoke requests send the refresh token in ``refresh_field``.
 * ``cookie``: the answer sets an access cookie and a refresh cookie; the auditor
   sends the refresh cookie only to the refresh path, as a browser does with a
-  cookie scoped there, and never sends the access cookie anywhere.
+  cookie scoped there, and never sends the access cookie anywhere. With
+  ``refresh_csrf_cookie``, the CSRF cookie set along with a refresh token goes
+  with it, its value echoed in a header (double submit).
 
 Every request carries the target's own ``Origin``, as a same-origin ``fetch``
 does, so Origin and Fetch-Metadata guards let it through. Cleanup revokes each
@@ -68,6 +70,8 @@ class TokenLogin:
     """The latest refresh token the auditor holds for this family."""
     refresh_cookie: str | None = None
     """Cookie transport: the refresh cookie's name."""
+    csrf_for: dict[str, str] = field(default_factory=dict, repr=False)
+    """Cookie transport with ``refresh_csrf_cookie``: each refresh token's CSRF value."""
     alive: bool = True
     """The family may still be alive: cleanup revokes it."""
 
@@ -91,6 +95,7 @@ async def _post(
     *,
     step: str,
     cookie: str | None = None,
+    headers: dict[str, str] | None = None,
 ) -> Response:
     body = _spec(ctx).body
     return await ctx.client.request(
@@ -98,7 +103,7 @@ async def _post(
         endpoint.path,
         step=step,
         cookie=cookie,
-        headers={"Origin": ctx.client.origin},
+        headers={"Origin": ctx.client.origin, **(headers or {})},
         json=fields if fields is not None and body == "json" else None,
         form=fields if fields is not None and body == "form" else None,
     )
@@ -166,7 +171,7 @@ async def get_tokens(ctx: AuditContext, transport: Transport, *, step: str) -> T
     cookies = _live(answer)
     refresh_cookie = _refresh_cookie(tokens, cookies)
     access_cookie = _access_cookie(tokens, cookies, refresh_cookie)
-    return TokenLogin(
+    issued = TokenLogin(
         transport,
         answer,
         access_cookie.value if access_cookie else None,
@@ -174,6 +179,18 @@ async def get_tokens(ctx: AuditContext, transport: Transport, *, step: str) -> T
         refresh_cookie.value if refresh_cookie else None,
         refresh_cookie.name if refresh_cookie else None,
     )
+    _remember_csrf(tokens, issued, answer)
+    return issued
+
+
+def _remember_csrf(tokens: Tokens, login: TokenLogin, answer: Response) -> None:
+    """Note the CSRF cookie an answer sets along with a refresh cookie, for that token."""
+    if tokens.refresh_csrf_cookie is None or login.refresh_cookie is None:
+        return
+    cookies = {c.name: c.value for c in _live(answer)}
+    token, csrf = cookies.get(login.refresh_cookie), cookies.get(tokens.refresh_csrf_cookie)
+    if token is not None and csrf is not None:
+        login.csrf_for[token] = csrf
 
 
 async def refresh(ctx: AuditContext, login: TokenLogin, token: str, *, step: str) -> Response:
@@ -183,7 +200,17 @@ async def refresh(ctx: AuditContext, login: TokenLogin, token: str, *, step: str
         raise AuditError("no refresh endpoint in the target")
     if login.transport == "cookie" and login.refresh_cookie is not None:
         cookie = f"{login.refresh_cookie}={token}"  # only the refresh cookie, only here
-        return await _post(ctx, tokens.refresh, None, step=step, cookie=cookie)
+        headers: dict[str, str] = {}
+        csrf = login.csrf_for.get(token)
+        if csrf is not None and tokens.refresh_csrf_cookie is not None:
+            cookie += f"; {tokens.refresh_csrf_cookie}={csrf}"
+            csrf_spec = ctx.target.csrf
+            default = csrf_spec.header if csrf_spec is not None else None
+            headers[tokens.refresh_csrf_header or default or "X-CSRF-Token"] = csrf
+        answer = await _post(ctx, tokens.refresh, None, step=step, cookie=cookie, headers=headers)
+        if accepted(answer):
+            _remember_csrf(tokens, login, answer)
+        return answer
     return await _post(ctx, tokens.refresh, {tokens.refresh_field: token}, step=step)
 
 
