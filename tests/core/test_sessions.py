@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
 from revocable import ConfigurationError, InvalidInput, SessionPolicy
 from revocable.core.records import decode_record, encode_record
-from revocable.core.sessions import is_live, needs_touch, new_record, rotated, touched
+from revocable.core.sessions import (
+    is_live,
+    needs_touch,
+    new_record,
+    rotated,
+    touched,
+)
 
 NOW = 1_800_000_000.0
 
@@ -101,10 +108,38 @@ def test_record_encoding_round_trips_and_rejects_garbage() -> None:
     record = new_record(
         "Zoë", SessionPolicy(idle_timeout=600), NOW, client_ip="::1", data={"k": [1, "v"]}
     )
-    assert decode_record(encode_record(record)) == record
-    for garbage in (b"", b"{}", b"[]", b"\xff", b'{"h": 1}', encode_record(record)[:-1]):
+    encoded = encode_record(record)
+    assert decode_record(encoded) == record
+    assert decode_record(encoded.encode()) == record
+    garbage: list[str | bytes] = [b"", b"{}", b"[]", b"\xff", b'{"h": 1}', b"null", b"1", b'"x"']
+    garbage.append(encoded[:-1])
+    garbage += [encoded + " ", "[2" + encoded[2:], encoded.replace("[1,", "[1,1,", 1)]
+    garbage += [encoded.replace('"::1"', "7")]
+    for bad in garbage:
         with pytest.raises(ValueError, match="undecodable"):
-            decode_record(garbage)
+            decode_record(bad)
+
+
+def test_records_of_the_format_before_arrays_still_decode() -> None:
+    """A record stored as a JSON object with short keys (before format 1) decodes the same."""
+    record = new_record("bob", SessionPolicy(), NOW, user_agent="UA", data={"role": "admin"})
+    old = json.dumps(
+        {
+            "h": record.handle,
+            "u": "bob",
+            "c": NOW,
+            "l": NOW,
+            "a": NOW,
+            "e": record.expires_at,
+            "i": None,
+            "ip": None,
+            "ua": "UA",
+            "d": {"role": "admin"},
+        }
+    )
+    assert decode_record(old.encode()) == record
+    with pytest.raises(ValueError, match="undecodable"):
+        decode_record(old.replace('"u"', '"x"'))
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -114,6 +115,40 @@ class TestRedisStore(StoreContract):
             store.client.execute_command = original  # type: ignore[method-assign]
         assert commands == ["EVALSHA"]
         assert await store.client.exists(store._index_key(user)) == 0
+
+    async def test_records_written_before_format_1_still_work(self, store: RedisStore) -> None:
+        """A session stored as a JSON object (before the array format) validates, is touched
+        into the array format, and is revoked with its index entry by the Lua script."""
+        manager = SessionManager(store, SessionPolicy(touch_interval=1))
+        user = f"old-format-{uuid.uuid4()}"
+        issued, kept = await manager.create(user), await manager.create(user)
+        record = issued.record
+        key = store._session_key(parse_token(issued.token))
+        old = json.dumps(
+            {
+                "h": record.handle,
+                "u": record.user_id,
+                "c": record.created_at,
+                "l": record.last_seen,
+                "a": record.authenticated_at,
+                "e": record.expires_at,
+                "i": record.idle_expires_at,
+                "ip": record.client_ip,
+                "ua": record.user_agent,
+                "d": {},
+            }
+        )
+        await store.client.set(key, old, keepttl=True)
+        assert await manager.validate(issued.token) == record
+        assert await manager.revoke(issued.token) is True
+        assert await store.client.exists(key) == 0
+        assert await store.client.hkeys(store._index_key(user)) == [kept.record.handle.encode()]
+
+        await store.client.set(key, old, pxat=int(record.deadline * 1000))
+        touched = await manager.touch(issued.token)
+        assert touched is not None
+        stored: Any = await store.client.get(key)
+        assert stored.startswith(b"[1,")
 
     async def test_refresh_rotation_is_one_command(self, store: RedisStore) -> None:
         """Rotating a current refresh token sends one EVALSHA; so does a grace replay."""

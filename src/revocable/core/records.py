@@ -1,7 +1,16 @@
-"""Encoding session records for stores that keep a document (Redis, memory).
+"""Encoding session records for stores that keep a document (Redis).
 
-Short keys keep a Redis value near 200 bytes. ``decode`` is strict: a record
-that does not decode is a store fault, never an empty session.
+A record is a compact JSON array whose first element is the format version::
+
+    [1, handle, user_id, created, last_seen, authenticated, expires, idle_expires,
+     client_ip, user_agent, data]
+
+about 170 bytes, and decoded by position: a third of the cost of an object with
+named keys, on every validation's path. Records written before version 1 are
+JSON objects with short keys (``{"h": …, "u": …}``); ``decode_record`` still
+reads them, so nothing needs migrating (they are rewritten in the new format by
+the next touch or rotation, or expire). ``decode`` is strict: a record that
+does not decode is a store fault, never an empty session.
 """
 
 from __future__ import annotations
@@ -13,44 +22,59 @@ from typing import Any
 
 from revocable.core.sessions import SessionRecord
 
-__all__ = ["decode_record", "encode_record"]
+__all__ = ["FORMAT_VERSION", "decode_record", "encode_record"]
 
+FORMAT_VERSION = 1
+"""The first element of every record ``encode_record`` writes."""
 
-def encode_record(record: SessionRecord) -> str:
-    """The record as compact JSON."""
-    return json.dumps(
-        {
-            "h": record.handle,
-            "u": record.user_id,
-            "c": record.created_at,
-            "l": record.last_seen,
-            "a": record.authenticated_at,
-            "e": record.expires_at,
-            "i": record.idle_expires_at,
-            "ip": record.client_ip,
-            "ua": record.user_agent,
-            "d": dict(record.data),
-        },
-        separators=(",", ":"),
-        allow_nan=False,
-    )
-
-
-_decode_json = json.JSONDecoder().decode
+_encode_json = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
+# The C scanner alone: JSONDecoder.decode adds two regex matches for surrounding
+# whitespace, which our own encoder never writes.
+_scan_json = json.JSONDecoder().scan_once  # type: ignore[attr-defined]  # not in typeshed
 _NUMBER = (int, float)
 _NO_DATA: Mapping[str, Any] = MappingProxyType({})
 
 
+def encode_record(record: SessionRecord) -> str:
+    """The record as a compact JSON array (format ``FORMAT_VERSION``)."""
+    return _encode_json(
+        [
+            FORMAT_VERSION,
+            record.handle,
+            record.user_id,
+            record.created_at,
+            record.last_seen,
+            record.authenticated_at,
+            record.expires_at,
+            record.idle_expires_at,
+            record.client_ip,
+            record.user_agent,
+            dict(record.data),
+        ]
+    )
+
+
 def decode_record(raw: str | bytes) -> SessionRecord:
-    """The record encoded by ``encode_record``; ``ValueError`` if it is not one.
+    """The record encoded by ``encode_record`` (any format version); ``ValueError`` if it is
+    not one.
 
     On every validation's path, so the type checks are written out inline.
     """
     try:
-        doc: Any = _decode_json(raw.decode() if isinstance(raw, bytes) else raw)
-        h, u, ip, ua, d = doc["h"], doc["u"], doc["ip"], doc["ua"], doc["d"]
-        c, lst, a, e, i = doc["c"], doc["l"], doc["a"], doc["e"], doc["i"]
-    except (KeyError, TypeError, ValueError) as exc:  # JSONDecodeError, UnicodeDecodeError
+        text = raw.decode() if isinstance(raw, bytes) else raw
+        doc, end = _scan_json(text, 0)
+        if end != len(text):
+            raise ValueError("trailing data")
+        if type(doc) is list:
+            version, h, u, c, lst, a, e, i, ip, ua, d = doc
+            if version != FORMAT_VERSION:
+                raise ValueError("unknown format version")
+        else:  # the format before version 1
+            h, u, ip, ua, d = doc["h"], doc["u"], doc["ip"], doc["ua"], doc["d"]
+            c, lst, a, e, i = doc["c"], doc["l"], doc["a"], doc["e"], doc["i"]
+    except (KeyError, TypeError, ValueError, StopIteration) as exc:
+        # StopIteration: the scanner found no JSON value; ValueError covers
+        # JSONDecodeError, UnicodeDecodeError and a list of the wrong length.
         raise ValueError(f"undecodable session record: {type(exc).__name__}") from None
     if not (
         type(h) is str
@@ -58,19 +82,22 @@ def decode_record(raw: str | bytes) -> SessionRecord:
         and (ip is None or type(ip) is str)
         and (ua is None or type(ua) is str)
         and type(d) is dict
-        and all(type(t) in _NUMBER for t in (c, lst, a, e))
+        and type(c) in _NUMBER
+        and type(lst) in _NUMBER
+        and type(a) in _NUMBER
+        and type(e) in _NUMBER
         and (i is None or type(i) in _NUMBER)
     ):
         raise ValueError("undecodable session record: a field has the wrong type")
     return SessionRecord(
-        handle=h,
-        user_id=u,
-        created_at=float(c),
-        last_seen=float(lst),
-        authenticated_at=float(a),
-        expires_at=float(e),
-        idle_expires_at=None if i is None else float(i),
-        client_ip=ip,
-        user_agent=ua,
-        data=MappingProxyType(d) if d else _NO_DATA,
+        h,
+        u,
+        float(c),
+        float(lst),
+        float(a),
+        float(e),
+        None if i is None else float(i),
+        ip,
+        ua,
+        MappingProxyType(d) if d else _NO_DATA,
     )

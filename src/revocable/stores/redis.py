@@ -2,7 +2,7 @@
 
 Layout, with ``{route}`` the user's routing tag carried inside every token::
 
-    {ns}:{route}:s:{digest}    the record (JSON), expiring at its deadline (PXAT)
+    {ns}:{route}:s:{digest}    the record (a JSON array), expiring at its deadline (PXAT)
     {ns}:{route}:u:{user_id}   hash: handle -> digest, expiring with the last session
 
 Every key of one user shares the ``{route}`` hash tag, so on Redis Cluster
@@ -67,15 +67,18 @@ redis.call('SET', KEYS[2], ARGV[1], 'PXAT', ARGV[4])
 redis.call('HSET', KEYS[3], ARGV[2], ARGV[3])
 return 1
 """
-# KEYS: session. ARGV: user index prefix, digest.
+# KEYS: session. ARGV: user index prefix, digest. A record is [1, handle, user, …]
+# (revocable.core.records), or an object {"h": handle, "u": user, …} written before that.
 _DELETE = """
 local value = redis.call('GET', KEYS[1])
 if not value then return 0 end
 redis.call('DEL', KEYS[1])
 local record = cjson.decode(value)
-local index = ARGV[1] .. record['u']
-if redis.call('HGET', index, record['h']) == ARGV[2] then
-  redis.call('HDEL', index, record['h'])
+local handle, user = record[2], record[3]
+if record[1] == nil then handle, user = record['h'], record['u'] end
+local index = ARGV[1] .. user
+if redis.call('HGET', index, handle) == ARGV[2] then
+  redis.call('HDEL', index, handle)
 end
 return 1
 """
