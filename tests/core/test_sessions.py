@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import json
 from typing import Any
 
@@ -10,6 +12,8 @@ import pytest
 from revocable import ConfigurationError, InvalidInput, SessionPolicy
 from revocable.core.records import decode_record, encode_record
 from revocable.core.sessions import (
+    SessionRecord,
+    decoded_record,
     is_live,
     needs_touch,
     new_record,
@@ -118,6 +122,22 @@ def test_record_encoding_round_trips_and_rejects_garbage() -> None:
     for bad in garbage:
         with pytest.raises(ValueError, match="undecodable"):
             decode_record(bad)
+
+
+def test_decoded_record_builds_the_same_record_as_the_dataclass() -> None:
+    """decoded_record (the store decoders' fast constructor) fills every field, in order, and
+    its record behaves like one built by SessionRecord(...)."""
+    policy = SessionPolicy(idle_timeout=600)
+    record = new_record("bob", policy, NOW, client_ip="::1", data={"a": 1})
+    values = [getattr(record, f.name) for f in dataclasses.fields(SessionRecord)]
+    built = decoded_record(*values)
+    assert built == record
+    assert touched(built, policy, NOW + 5) == touched(record, policy, NOW + 5)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        built.user_id = "mallory"  # type: ignore[misc]
+    assert [f.name for f in dataclasses.fields(SessionRecord)] == list(
+        inspect.signature(decoded_record).parameters
+    )
 
 
 def test_records_of_the_format_before_arrays_still_decode() -> None:

@@ -11,6 +11,7 @@ import pytest
 from revocable.core.tokens import (
     HANDLE_LENGTH,
     TOKEN_LENGTH,
+    TokenRef,
     is_handle,
     mint_token,
     new_handle,
@@ -28,6 +29,17 @@ def test_minted_token_parses_back_to_its_reference() -> None:
     assert parse_token(token) == ref
     assert ref.route == route
     assert ref.digest == hashlib.sha256(base64.urlsafe_b64decode(token + "==")).digest()
+
+
+def test_a_reference_is_a_token_ref_and_its_key_is_unpadded_base64url() -> None:
+    """parse_token answers a real TokenRef; its key is the digest in unpadded base64url."""
+    for _ in range(200):
+        token, ref = mint_token(route_for("alice"))
+        parsed = parse_token(token)
+        assert type(parsed) is TokenRef
+        assert parsed.route == ref.route
+        assert parsed.key == base64.urlsafe_b64encode(ref.digest).rstrip(b"=").decode()
+        assert len(parsed.key) == 43
 
 
 def test_route_is_recovered_from_the_token_alone() -> None:

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
-from revocable.core.sessions import SessionRecord
+from revocable.core.sessions import SessionRecord, decoded_record
 
 __all__ = ["FORMAT_VERSION", "decode_record", "encode_record"]
 
@@ -89,7 +89,7 @@ def decode_record(raw: str | bytes) -> SessionRecord:
         and (i is None or type(i) in _NUMBER)
     ):
         raise ValueError("undecodable session record: a field has the wrong type")
-    return SessionRecord(
+    return decoded_record(
         h,
         u,
         float(c),

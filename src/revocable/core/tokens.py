@@ -44,6 +44,10 @@ _TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{45}[AQgw]")
 
 HANDLE_LENGTH = 22  # 16 random bytes
 _URLSAFE_TO_STANDARD = bytes.maketrans(b"-_", b"+/")
+_STANDARD_TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
+_sha256 = hashlib.sha256
+_new_tuple = tuple.__new__
+_b2a_base64 = binascii.b2a_base64
 
 _HANDLE_RE = re.compile(r"[A-Za-z0-9_-]{21}[AQgw]")
 
@@ -58,8 +62,8 @@ class TokenRef(NamedTuple):
 
     @property
     def key(self) -> str:
-        """The digest as compact text, for stores that key on strings."""
-        return base64.urlsafe_b64encode(self.digest).rstrip(b"=").decode("ascii")
+        """The digest as compact text (unpadded base64url), for stores that key on strings."""
+        return _b2a_base64(self.digest, newline=False)[:43].translate(_STANDARD_TO_URLSAFE).decode()
 
 
 def route_for(user_id: str) -> str:
@@ -88,10 +92,11 @@ def parse_token(token: object) -> TokenRef:
     if not token.isascii() or _TOKEN_RE.fullmatch(token) is None:
         raise MalformedToken("a session token holds only canonical base64url characters")
     raw = binascii.a2b_base64(token.encode("ascii").translate(_URLSAFE_TO_STANDARD) + b"==")
-    mask = hashlib.sha256(raw[:_RANDOM_BYTES]).digest()
-    # Validation's hot path: two XORs spelled out beat a generator and .hex().
-    route = f"{(raw[32] ^ mask[0]) << 8 | (raw[33] ^ mask[1]):04x}"
-    return TokenRef(hashlib.sha256(raw).digest(), route)
+    mask = _sha256(raw[:_RANDOM_BYTES]).digest()
+    # Validation's hot path: two XORs spelled out beat a generator and .hex(), and
+    # tuple.__new__ skips the NamedTuple's Python-level __new__.
+    route = "%04x" % ((raw[32] ^ mask[0]) << 8 | (raw[33] ^ mask[1]))
+    return _new_tuple(TokenRef, (_sha256(raw).digest(), route))
 
 
 def new_handle() -> str:

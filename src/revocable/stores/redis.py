@@ -363,7 +363,7 @@ class RedisStore:
         return f"{self.namespace}:{{{route}}}:"
 
     def _session_key(self, ref: TokenRef) -> str:
-        return f"{self._prefix(ref.route)}s:{ref.key}"
+        return f"{self.namespace}:{{{ref.route}}}:s:{ref.key}"  # _prefix, inlined: every read
 
     def _index_key(self, user_id: str) -> str:
         return f"{self._prefix(route_for(user_id))}u:{user_id}"

@@ -8,7 +8,7 @@ from types import MappingProxyType
 from typing import Any
 
 from revocable.core.refresh import RefreshFamily
-from revocable.core.sessions import SessionRecord
+from revocable.core.sessions import SessionRecord, decoded_record
 from revocable.core.users import UserRecord
 
 __all__ = [
@@ -90,22 +90,25 @@ def record_values(record: SessionRecord) -> tuple[Any, ...]:
 def row_to_record(row: Sequence[Any]) -> SessionRecord:
     """A row selected as ``COLUMNS`` back into a record; ``ValueError`` if it is not one."""
     try:
-        data = {} if row[10] == "{}" else json.loads(row[10])  # most sessions carry no data
-        if not isinstance(data, dict):
+        handle, user_id, created, seen, proved, expires, idle, _, ip, agent, raw_data = row
+        data = _NO_DATA if raw_data == "{}" else json.loads(raw_data)  # most carry no data
+        if type(data) is dict:
+            data = MappingProxyType(data) if data else _NO_DATA
+        elif data is not _NO_DATA:
             raise TypeError("data is not an object")
-        return SessionRecord(
-            handle=row[0],
-            user_id=row[1],
-            created_at=float(row[2]),
-            last_seen=float(row[3]),
-            authenticated_at=float(row[4]),
-            expires_at=float(row[5]),
-            idle_expires_at=None if row[6] is None else float(row[6]),
-            client_ip=row[8],
-            user_agent=row[9],
-            data=MappingProxyType(data) if data else _NO_DATA,
+        return decoded_record(
+            handle,
+            user_id,
+            float(created),
+            float(seen),
+            float(proved),
+            float(expires),
+            None if idle is None else float(idle),
+            ip,
+            agent,
+            data,
         )
-    except (IndexError, TypeError, ValueError) as exc:
+    except (TypeError, ValueError) as exc:  # ValueError: also a row of the wrong length
         raise ValueError(f"undecodable session row: {type(exc).__name__}") from None
 
 
