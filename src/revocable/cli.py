@@ -234,7 +234,12 @@ def serve(
 ) -> None:
     """Run the reference server: sign-up, sign-in, your sessions, log out everywhere."""
     from revocable.core.ratelimit import RateLimit
-    from revocable.server.run import load_or_create_keys, load_signing_ring, run_server
+    from revocable.server.run import (
+        event_loop_factory,
+        load_or_create_keys,
+        load_signing_ring,
+        run_server,
+    )
 
     try:
         login_limit = RateLimit.parse(login_rate_limit)
@@ -254,20 +259,21 @@ def serve(
             err=True,
         )
     try:
-        asyncio.run(
-            run_server(
-                store_url,
-                keys,
-                host=host,
-                port=port,
-                insecure=insecure_cookies,
-                login_limit=login_limit,
-                trusted_proxies=trusted_proxies,
-                public_origin=public_origin,
-                signing_keys=signing_keys,
-                access_same_site="lax" if access_cookie_samesite == "lax" else "strict",
+        with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
+            runner.run(
+                run_server(
+                    store_url,
+                    keys,
+                    host=host,
+                    port=port,
+                    insecure=insecure_cookies,
+                    login_limit=login_limit,
+                    trusted_proxies=trusted_proxies,
+                    public_origin=public_origin,
+                    signing_keys=signing_keys,
+                    access_same_site="lax" if access_cookie_samesite == "lax" else "strict",
+                )
             )
-        )
     except (ConfigurationError, InvalidInput) as exc:
         _fail(str(exc), 2)
     except StoreError as exc:

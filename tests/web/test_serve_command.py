@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import signal
@@ -59,6 +60,10 @@ def test_serve_runs_on_sqlite_and_stops_gracefully(tmp_path: Path) -> None:
     assert login.headers["set-cookie"].split(";")[0].split("=", 1)[1] not in output
     assert '"path": "/auth/login", "status": 200' in output  # revocable's access log
     assert "correct horse" not in output
+    # uvloop and httptools (the web extra) are used when installed.
+    loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+    parser = "httptools" if importlib.util.find_spec("httptools") else "h11"
+    assert f"event loop {loop}, HTTP parser {parser}" in output
     assert (tmp_path / "revocable.db").exists()
     for key_file in ("revocable-secrets.key", "revocable-signing.pem"):
         assert stat.S_IMODE(os.stat(tmp_path / key_file).st_mode) == 0o600

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
+import importlib.util
 import logging
 import os
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -23,6 +25,7 @@ from revocable.tokenauth import TokenCookies
 log = logging.getLogger("revocable.server")
 
 __all__ = [
+    "event_loop_factory",
     "load_or_create_keys",
     "load_or_create_signing_key",
     "load_signing_ring",
@@ -127,9 +130,29 @@ async def run_server(
             access_log=False,  # ours (revocable.access) has request ids and never a query
             timeout_graceful_shutdown=10,
         )
+        loop = (
+            "uvloop"
+            if type(asyncio.get_running_loop()).__module__.startswith("uvloop")
+            else "asyncio"
+        )
+        parser = "httptools" if importlib.util.find_spec("httptools") else "h11"
+        log.info("serving on %s:%d: event loop %s, HTTP parser %s", host, port, loop, parser)
         await uvicorn.Server(config).serve()
     finally:
         await store.close()
+
+
+def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's event loop when it is installed (the ``web`` extra brings it), else None
+    (asyncio's own). Run ``run_server`` in ``asyncio.Runner(loop_factory=...)``: uvicorn
+    picks its loop only when it creates the loop itself. Its HTTP parser needs nothing:
+    uvicorn uses httptools whenever it is installed, h11 otherwise.
+    """
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
 
 
 def _log_to_stderr() -> None:
