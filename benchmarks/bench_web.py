@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import importlib.metadata
 import importlib.util
 import json
@@ -68,6 +69,7 @@ from rich.table import Table
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from web_apps import (
     PATH,
+    VARIANTS,
     Floor,
     ServeConfig,
     build_app,
@@ -116,6 +118,10 @@ class HttpSettings:
     """An untimed run of every variant first (0: none)."""
     connections: int
     """Keep-alive connections wrk holds open (one wrk thread)."""
+    loop: str = "auto"
+    """uvicorn --loop for every server (auto: uvloop when installed)."""
+    parser: str = "auto"
+    """uvicorn --http for every server (auto: httptools when installed)."""
 
 
 FULL = Settings(repeats=21, warmup=2, bulk_repeats=0, scale=1.0)
@@ -316,10 +322,7 @@ async def measure_in_process(
     cookie = f"{auth.cookie_name}={issued.token}"
     scope = make_scope(cookie)
     count = settings.calls(LOOP_CALLS[store.name])
-    apps = {
-        variant: build_app(variant, auth, floor)
-        for variant in ("noauth", "bare", "session", "fastapi", "fastapi-noauth", "fastapi-request")
-    }
+    apps = {variant: build_app(variant, auth, floor) for variant in VARIANTS}
     for variant, app in apps.items():
         ok, body = await call_once(app, scope)
         expected = user if variant in ("session", "fastapi", "fastapi-request") else "anonymous"
@@ -332,6 +335,7 @@ async def measure_in_process(
     d = Row("(d) SessionMiddleware + FastAPI Depends(required)")
     fa = Row("  FastAPI, no middleware (context)")
     fr = Row("  FastAPI + SessionMiddleware, endpoint reads request (context)")
+    fdep = Row("  FastAPI, no middleware, do-nothing class-based security dependency (context)")
     validate = Row("  auth.sessions.validate(token) alone (context)")
     raw = Row("  the floor's read alone (context)")
     token = issued.token
@@ -342,6 +346,7 @@ async def measure_in_process(
         (d, AsgiCall(apps["fastapi"], scope)),
         (fa, AsgiCall(apps["fastapi-noauth"], scope)),
         (fr, AsgiCall(apps["fastapi-request"], scope)),
+        (fdep, AsgiCall(apps["fastapi-dep"], scope)),
         (validate, found(lambda: auth.sessions.validate(token))),
         (raw, found(floor.read)),
     ]
@@ -379,6 +384,14 @@ async def measure_in_process(
         Derived(
             "  of which the dependency: (d) - FastAPI endpoint reading the request",
             f"{per_round([fr, d], lambda fr, d: d - fr):+.1f} µs",
+        ),
+        Derived(
+            "    FastAPI's own cost of a do-nothing class-based security dependency",
+            f"{per_round([fa, fdep], lambda fa, fdep: fdep - fa):+.1f} µs",
+        ),
+        Derived(
+            "    revocable's dependency over that do-nothing one",
+            f"{per_round([fa, fr, d, fdep], lambda fa, fr, d, x: (d - fr) - (x - fa)):+.1f} µs",
         ),
         Derived(
             "  and SessionMiddleware in FastAPI's stack over in Starlette's",
@@ -437,7 +450,9 @@ class Server:
         return f"http://127.0.0.1:{self.port}{PATH}"
 
 
-def start_server(config: ServeConfig, port: int, log: Path) -> subprocess.Popen[bytes]:
+def start_server(
+    config: ServeConfig, port: int, log: Path, http: HttpSettings
+) -> subprocess.Popen[bytes]:
     command = [
         sys.executable,
         "-m",
@@ -457,6 +472,10 @@ def start_server(config: ServeConfig, port: int, log: Path) -> subprocess.Popen[
         "warning",
         "--lifespan",
         "on",
+        "--loop",  # the same event loop and HTTP parser for every variant
+        http.loop,
+        "--http",
+        http.parser,
     ]
     env = {**os.environ, **config.to_env()}
     with log.open("wb") as out:
@@ -721,7 +740,7 @@ async def measure_http(
                 user=f"{user_prefix}http-{variant}",
                 token_file=str(token_file),
             )
-            process = start_server(config, port, log)
+            process = start_server(config, port, log, http)
             servers.append(Server(variant, port, process, token_file, log))
         await asyncio.gather(*(wait_ready(server) for server in servers))
         for server in servers:
@@ -955,12 +974,16 @@ def render(console: Console, result: StoreResult, http: HttpSettings | None) -> 
     ]
 
 
-def server_stack() -> str:
+def server_stack(http: HttpSettings | None) -> str:
     versions = {
         name: importlib.metadata.version(name) for name in ("starlette", "fastapi", "uvicorn")
     }
     loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
     parser = "httptools" if importlib.util.find_spec("httptools") else "h11"
+    if http is not None and http.loop != "auto":
+        loop = http.loop
+    if http is not None and http.parser != "auto":
+        parser = http.parser
     return (
         f"starlette {versions['starlette']}, fastapi {versions['fastapi']}, "
         f"uvicorn {versions['uvicorn']} (loop {loop}, HTTP parser {parser})"
@@ -985,7 +1008,7 @@ async def main_async(
         f"{os.cpu_count()} CPUs, run {run_id})",
         highlight=False,
     )
-    console.print(f"  {server_stack()}", highlight=False)
+    console.print(f"  {server_stack(http)}", highlight=False)
     if http is None:
         console.print("  over HTTP: skipped (--no-http)", highlight=False)
     elif use_wrk:
@@ -1062,6 +1085,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--no-http", action="store_true", help="in process only")
     parser.add_argument(
+        "--uvicorn-loop",
+        choices=("auto", "asyncio", "uvloop"),
+        default="auto",
+        help="uvicorn's event loop for every server (default auto: uvloop when installed)",
+    )
+    parser.add_argument(
+        "--uvicorn-http",
+        choices=("auto", "h11", "httptools"),
+        default="auto",
+        help="uvicorn's HTTP parser for every server (default auto: httptools when installed)",
+    )
+    parser.add_argument(
         "--python-load",
         action="store_true",
         help="use the Python load generator even when wrk is installed",
@@ -1096,6 +1131,8 @@ def main() -> int:
     console = Console(width=None if sys.stdout.isatty() else 120)
     settings = QUICK if args.quick else FULL
     http = None if args.no_http else (QUICK_HTTP if args.quick else FULL_HTTP)
+    if http is not None:
+        http = dataclasses.replace(http, loop=args.uvicorn_loop, parser=args.uvicorn_http)
     try:
         return asyncio.run(main_async(args.store_list, settings, http, console, args.python_load))
     except KeyboardInterrupt:

@@ -12,6 +12,10 @@ Every variant answers ``GET /api/me`` with a small JSON object:
 - ``fastapi-noauth`` and ``fastapi-request`` (context): FastAPI with no
   middleware, and FastAPI with ``SessionMiddleware`` whose endpoint takes the
   ``Request`` and reads ``request_session`` itself (no dependency).
+- ``fastapi-dep`` (context): FastAPI with no middleware and a do-nothing
+  class-based security dependency (an ``APIKeyCookie`` subclass whose async
+  ``__call__(request)`` answers None): what FastAPI's dependency machinery costs
+  by itself for a dependency shaped like ``SessionDependencies(auth).required``.
 
 Under uvicorn (``bench_web.py`` starts it)::
 
@@ -37,6 +41,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from fastapi import Depends, FastAPI, Request
+from fastapi.security import APIKeyCookie
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request as StarletteRequest
@@ -57,7 +62,15 @@ from revocable.stores.sqlite import SQLiteStore
 from revocable.web import SessionAuth
 
 PATH = "/api/me"
-VARIANTS = ("noauth", "bare", "session", "fastapi", "fastapi-noauth", "fastapi-request")
+VARIANTS = (
+    "noauth",
+    "bare",
+    "session",
+    "fastapi",
+    "fastapi-noauth",
+    "fastapi-request",
+    "fastapi-dep",
+)
 ANONYMOUS = {"id": "anonymous"}
 
 Read = Callable[[], Awaitable[object]]
@@ -205,6 +218,16 @@ async def me(request: StarletteRequest) -> JSONResponse:
     return JSONResponse({"id": record.user_id})
 
 
+class NoopCookieScheme(APIKeyCookie):
+    """A class-based security dependency that does nothing (shaped like ``SessionCookie``)."""
+
+    def __init__(self) -> None:
+        super().__init__(name="__Host-session", scheme_name="noop", auto_error=False)
+
+    async def __call__(self, request: Request) -> None:  # type: ignore[override]
+        return None
+
+
 def make_auth(store: SessionStore) -> SessionAuth:
     """SessionAuth with the default session policy and a fresh CSRF key."""
     return SessionAuth(SessionManager(store), WebPolicy([secrets.token_bytes(32)]))
@@ -225,6 +248,14 @@ def build_app(variant: str, auth: SessionAuth, floor: Floor) -> ASGIApp:
 
         @app.get(PATH)
         async def fastapi_anonymous() -> dict[str, str]:
+            return ANONYMOUS
+
+        return app
+    if variant == "fastapi-dep":
+        noop = NoopCookieScheme()
+
+        @app.get(PATH)
+        async def fastapi_anonymous_dep(_: None = Depends(noop)) -> dict[str, str]:
             return ANONYMOUS
 
         return app
