@@ -182,7 +182,8 @@ def new_record(
 
 def is_live(record: SessionRecord, now: float) -> bool:
     """Whether the session is still valid at ``now``."""
-    return now < record.deadline and math.isfinite(record.deadline)
+    deadline = record.deadline
+    return now < deadline and math.isfinite(deadline)
 
 
 def needs_touch(record: SessionRecord, policy: SessionPolicy, now: float) -> bool:
