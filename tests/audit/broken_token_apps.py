@@ -15,6 +15,10 @@ kills its family. Each fault breaks one thing:
 * ``no_reuse_detection``: rotated refresh tokens stay valid (C8, reuse)
 * ``reuse_keeps_family``: a rotated token is refused but its family lives on (C8, family)
 * ``jwt_session_lifetime``: the session cookie is a JWT living this long (C7; C9 is n/a)
+* ``access_cookie_signs_in``: ``GET /me`` also takes the access cookie, but logout knows
+  only sessions: a browser signed in by the token cookies logs out and its refresh token
+  lives on (C3)
+* ``revoke_noop``: ``POST /token/revoke`` answers 200 and revokes nothing (C3)
 """
 
 from __future__ import annotations
@@ -58,6 +62,8 @@ class TokenFaults:
     no_reuse_detection: bool = False
     reuse_keeps_family: bool = False
     jwt_session_lifetime: int | None = None
+    access_cookie_signs_in: bool = False
+    revoke_noop: bool = False
 
 
 @dataclass
@@ -168,9 +174,17 @@ def make_token_app(faults: TokenFaults | None = None) -> Starlette:
         family_id = str((await fields(request)).get("refresh_token")).partition(".")[0]
         family = tokens.families.get(family_id)
         found = family is not None and family.alive
-        if family is not None:
+        if family is not None and not faults.revoke_noop:
             family.alive = False
         return JSONResponse({"revoked": found})
+
+    async def me(request: Request) -> Response:
+        """/me that also signs in by the access cookie (``access_cookie_signs_in``)."""
+        try:
+            claims = jwt.decode(request.cookies.get(ACCESS_COOKIE, ""), tokens.key, ["HS256"])
+        except jwt.InvalidTokenError:
+            return _error(401, "not_authenticated")
+        return JSONResponse({"username": claims["sub"]})
 
     app.router.routes.extend(
         [
@@ -179,5 +193,14 @@ def make_token_app(faults: TokenFaults | None = None) -> Starlette:
             Route("/token/revoke", revoke, methods=["POST"]),
         ]
     )
+    if faults.access_cookie_signs_in:
+        sessions_me = next(r for r in app.router.routes if getattr(r, "path", "") == "/me")
+
+        async def either(request: Request) -> Response:
+            if request.cookies.get(ACCESS_COOKIE):
+                return await me(request)
+            return await sessions_me.endpoint(request)  # type: ignore[attr-defined, no-any-return]
+
+        app.router.routes.insert(0, Route("/me", either, methods=["GET"]))
     app.state.tokens = tokens  # tests look at the families left alive
     return app

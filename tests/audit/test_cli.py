@@ -66,6 +66,32 @@ async def test_a_broken_app_exits_1_and_json_can_go_to_stdout(serve: Serve, tmp_
     assert statuses["C3"] == "pass"
 
 
+async def test_no_logout_all_fails_c4_where_unsaid_is_not_applicable(
+    serve: Serve, tmp_path: Path
+) -> None:
+    """--no-logout-all says the app has none: C4 fails (no_logout_all) with a fix; a target
+    that does not describe log-out-all leaves C4 n/a."""
+    url = await serve(make_app())
+    target = tmp_path / "target.toml"
+    target.write_text(
+        '[login]\npath = "/login"\n[register]\npath = "/register"\n'
+        '[csrf]\nsource = "json"\nname = "csrf_token"\nheader = "X-CSRF-Token"\n'
+    )
+    common = (
+        url, "--target", str(target), "--logout", "/logout", "--protected", "/me",
+        "--json", "-", "--samples", "20", "--create-test-user", "--no-browser",
+    )  # fmt: skip
+    said, unsaid = await run(*common, "--no-logout-all"), await run(*common)
+    c4 = json.loads(said.stdout)["results"][3]
+    assert (c4["status"], c4["code"]) == ("fail", "no_logout_all")
+    assert 'Add "log out all devices"' in c4["fix"]
+    assert said.exit_code == 1
+    c4 = json.loads(unsaid.stdout)["results"][3]
+    assert (c4["status"], c4["code"]) == ("n/a", "not_applicable")
+    assert "log-out-all is not described" in c4["summary"]
+    assert unsaid.exit_code == 0, unsaid.stdout
+
+
 async def test_given_credentials_are_used_and_never_printed(reference_url: str) -> None:
     """--username with the password from the environment: the password appears nowhere."""
     password = "correct horse battery staple"
@@ -106,6 +132,7 @@ async def test_bad_usage_exits_2() -> None:
         ["http://x", "--login", "/l", "--username", "u", "--password", "p", "--register"],
         ["http://x", "--refresh", "/auth/refresh"],  # a refresh endpoint needs --token
         ["http://x", "--token", "auth/token"],
+        ["http://x", "--logout-all", "/all", "--no-logout-all"],
     ):
         result = await run(*args)
         assert result.exit_code == 2, (args, result.output)

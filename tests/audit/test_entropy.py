@@ -7,13 +7,16 @@ analysis's family-wise error rate); the weak generators are seeded.
 from __future__ import annotations
 
 import base64
+import json
 import random
 import secrets
 import time
 import uuid
 from collections.abc import Callable
 
+import jwt
 import pytest
+from itsdangerous import TimestampSigner
 
 from revocable.audit.entropy import MIN_SAMPLES, analyse, chi2_sf
 from revocable.core.tokens import mint_token
@@ -160,17 +163,37 @@ def test_few_samples_judge_length_only() -> None:
 
 def test_jwts_are_recognised_not_judged() -> None:
     """A JWT session cookie is no random id: the report says jwt and judges nothing."""
-    ids = [f"eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ{i}In0.{secrets.token_urlsafe(32)}" for i in range(N)]
+    ids = [jwt.encode({"sub": str(i), "iat": i}, "k" * 32, algorithm="HS256") for i in range(N)]
     report = analyse(ids)
     assert report.encoding == "jwt"
+    assert report.payload == "a JWT"
     assert report.problems == ()
+    assert report.describe() == [
+        f"{N} ids, {N} distinct, {report.min_length}-{report.max_length} characters: each one "
+        "a JWT, a signed payload, so no entropy is estimated"
+    ]
+
+
+@pytest.mark.parametrize("user", ["alice", "audit-bot"], ids=["padded", "unpadded"])
+def test_signed_payloads_are_recognised_whatever_their_padding(user: str) -> None:
+    """Starlette's cookie (itsdangerous: base64 JSON . timestamp . HMAC) is a signed payload
+    whether its base64 ends in "=" or not: never "text" with duplicates, never a JWT."""
+    signer = TimestampSigner(secrets.token_bytes(16))
+    payload = base64.b64encode(json.dumps({"user": user}).encode())
+    ids = [signer.sign(payload).decode() for _ in range(N)]
+    report = analyse(ids)
+    assert report.encoding == "signed"
+    assert report.payload == "itsdangerous-signed JSON (payload.timestamp.signature)"
+    assert report.distinct < N  # the same cookie within a second: counted, not judged
+    assert {p.code for p in report.problems} == {"session_id_duplicate"}
 
 
 def test_unknown_formats_are_estimated_with_a_warning() -> None:
-    """A signed cookie (payload.timestamp.signature) is judged per character, and says so."""
-    ids = sample(lambda: f"eyJ1IjoxfQ==.{secrets.token_urlsafe(4)}.{secrets.token_urlsafe(27)}")
+    """A structured value that is no signed payload is judged per character, and says so."""
+    ids = sample(lambda: f"v1:{secrets.token_hex(4)}:{secrets.token_urlsafe(27)}")
     report = analyse(ids)
     assert report.encoding == "text"
+    assert report.payload is None
     assert "session_id_format_unknown" in codes(ids)
     assert report.constant_bits > 0
 

@@ -12,9 +12,9 @@ from rich.console import Console
 
 from revocable.audit.html_report import render_html
 from revocable.audit.report import render
-from revocable.audit.result import AuditReport
+from revocable.audit.result import AuditReport, Exchange
 from revocable.audit.runner import AuditOptions, run_audit
-from revocable.audit.target import preset, target_from_mapping
+from revocable.audit.target import preset, target_from_mapping, with_tokens
 from revocable.core.ratelimit import RateLimit
 from revocable.refresh import RefreshPolicy
 from tests.audit.broken_apps import FORM_TARGET, TARGET, Faults, make_app, make_form_app
@@ -23,6 +23,7 @@ from tests.audit.conftest import Serve, quick_tokens, reference_app
 
 FAST = AuditOptions(rate=5000, create_test_user=True)
 NO_BROWSER = AuditOptions(rate=5000, create_test_user=True, chromium=None)
+NO_BROWSER_FEW = AuditOptions(rate=5000, samples=20, create_test_user=True, chromium=None)
 IMPLEMENTED = ("C1", "C2", "C3", "C4", "C5", "C6", "C7", "C8", "C9")
 PENDING: tuple[str, ...] = ()
 TOKEN_ITEMS = ("C7", "C8")
@@ -56,6 +57,7 @@ async def test_reference_server_passes_every_implemented_item(serve: Serve) -> N
     report = await run_audit(preset("revocable", url), FAST)
     assert statuses(report) == expected(set(), tokens=True, browser=True), details(report)
     assert "nothing a script can read holds a credential" in report.results[1].summary
+    assert report.results[2].summary.endswith("so is the refresh token (body and cookie transport)")
     c7, c8 = report.results[6], report.results[7]
     assert "body transport) lives 10 min" in c7.summary
     assert "__Host-access cookie (cookie transport) lives 10 min" in c7.summary
@@ -247,3 +249,72 @@ async def test_an_html_form_app_passes(serve: Serve) -> None:
     url = await serve(make_form_app())
     report = await run_audit(target_from_mapping(FORM_TARGET, url), FAST)
     assert statuses(report) == expected(set()), details(report)
+
+
+class RecordingProgress:
+    """A Progress that remembers what was reported, in order."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str]] = []
+
+    def check_started(self, check_id: str, title: str) -> None:
+        self.events.append(("start", check_id))
+
+    def advance(self, check_id: str, done: int, total: int) -> None:
+        self.events.append(("advance", check_id))
+
+    def check_finished(self, check_id: str) -> None:
+        self.events.append(("end", check_id))
+
+
+async def test_c8_waits_while_c9_samples(serve: Serve) -> None:
+    """C8's wait past the grace window overlaps C9's sampling: C9 starts before C8 ends and
+    advances meanwhile; each keeps its own requests as evidence and its own progress bar."""
+    url = await serve(reference_app())
+    progress = RecordingProgress()
+    target = with_tokens(preset("revocable", url), grace_wait=2.0)
+    report = await run_audit(target, NO_BROWSER, progress=progress)
+    assert statuses(report) == expected(set(), tokens=True), details(report)
+    events = progress.events
+    c8_end = events.index(("end", "C8"))
+    assert events.index(("start", "C9")) < c8_end
+    assert ("advance", "C9") in events[events.index(("start", "C8")) : c8_end]
+    c8, c9 = report.results[7], report.results[8]
+    c8_steps = {e.step for e in c8.evidence if isinstance(e, Exchange)}
+    c9_steps = {e.step for e in c9.evidence if isinstance(e, Exchange)}
+    assert c8_steps
+    assert not [s for s in c8_steps if s.startswith(("sample", "log the sample"))], c8_steps
+    assert c9_steps <= {"sample a session id", "log the sample out"}, c9_steps
+
+
+async def test_csrf_without_a_token_is_one_root_cause(serve: Serve) -> None:
+    """An app with no CSRF defence, described without a token: C6 never says "with the token"
+    and says "no CSRF defence" once, naming the single-defence variants in the same sentence."""
+    url = await serve(make_app(Faults(no_csrf=True)))
+    mapping = {k: v for k, v in TARGET.items() if k != "csrf"}
+    report = await run_audit(target_from_mapping(mapping, url), NO_BROWSER_FEW)
+    c6 = report.results[5]
+    assert (c6.status, c6.code) == ("fail", "csrf_unprotected"), details(report)
+    assert c6.summary == (
+        "POST /logout was accepted from a forged cross-site request (200), the session ended: "
+        "no CSRF defence at all (a foreign Origin and Sec-Fetch-Site: cross-site were each "
+        "accepted alone too)"
+    )
+    shown = [e.line() for e in c6.evidence] + [f.message for f in c6.findings]
+    assert not [line for line in shown if "with the token" in line]
+    assert len([f for f in c6.findings if f.severity == "fail"]) == 3  # one per variant
+
+
+async def test_cleanup_does_not_claim_a_logout_that_ends_nothing(serve: Serve) -> None:
+    """When C3 shows logout only clears the cookie, the run note says the sessions may stay
+    valid, for the cookie's Max-Age, instead of "logged out"; with a real logout it says so."""
+    url = await serve(make_app(Faults(logout_clears_only=True)))
+    report = await run_audit(target_from_mapping(TARGET, url), NO_BROWSER_FEW)
+    notes = " | ".join(report.notes)
+    assert "logout does not end sessions on the server (C3)" in notes
+    assert "may stay valid for up to 60 min (the cookie's Max-Age)" in notes
+    assert "cleanup: logged out" not in notes
+    assert "could not be logged out" not in notes
+    url = await serve(make_app())
+    report = await run_audit(target_from_mapping(TARGET, url), NO_BROWSER_FEW)
+    assert "cleanup: logged out" in " | ".join(report.notes)

@@ -19,6 +19,7 @@ from revocable.audit.target import (
     target_from_mapping,
     with_overrides,
     with_tokens,
+    without_logout_all,
 )
 from revocable.errors import ConfigurationError
 
@@ -123,6 +124,7 @@ def test_a_full_target_file_loads(tmp_path: Path) -> None:
         ('base_url = "http://user:pw@x"', "must not hold credentials"),
         ('base_url = "http://x/?a=1"', "query"),
         ("not toml [", "not valid TOML"),
+        ('base_url = "http://x"\nlogout_all = true', "or false when the app has no log-out-all"),
     ],
 )
 def test_bad_target_files_say_what_to_fix(tmp_path: Path, text: str, message: str) -> None:
@@ -160,8 +162,21 @@ def test_missing_pieces_are_named() -> None:
     """missing() gives the first absent piece as a sentence, for the n/a reason."""
     target = Target("http://x")
     assert target.missing("login") is not None
-    assert "log-out-all" in (target.missing("logout_all") or "")
+    assert "log-out-all is not described" in (target.missing("logout_all") or "")
     assert preset("revocable", "http://x").missing("login", "logout", "protected") is None
+
+
+def test_logout_all_false_says_the_app_has_none() -> None:
+    """``logout_all = false`` (or --no-logout-all over a preset) means the app has none: a
+    different thing from leaving it out, which describes nothing."""
+    said = target_from_mapping({"logout_all": False}, "http://x")
+    assert (said.logout_all, said.no_logout_all) == (None, True)
+    unsaid = target_from_mapping({}, "http://x")
+    assert (unsaid.logout_all, unsaid.no_logout_all) == (None, False)
+    flagged = without_logout_all(preset("revocable", "http://x"))
+    assert (flagged.logout_all, flagged.no_logout_all) == (None, True)
+    with pytest.raises(TargetError, match="not both"):
+        Target("http://x", logout_all=Endpoint("/all"), no_logout_all=True)
 
 
 def test_endpoints_validate_themselves() -> None:

@@ -61,6 +61,7 @@ def details(report: AuditReport) -> str:
             TokenFaults(access_lifetime=HOURS_10, no_rotation=True),
             {"C7": ("fail", "access_token_long_lived"), "C8": ("fail", "refresh_not_rotated")},
         ),
+        (TokenFaults(access_cookie_signs_in=True), {"C3": ("fail", "refresh_survives_logout")}),
     ],
     ids=[
         "correct",
@@ -71,6 +72,7 @@ def details(report: AuditReport) -> str:
         "reuse-keeps-family",
         "10-hour-jwt-session-cookie",
         "long-tokens-and-no-rotation",
+        "logout-forgets-the-refresh-token",
     ],
 )
 async def test_token_app_fails_exactly_where_broken(
@@ -89,6 +91,46 @@ async def test_token_app_fails_exactly_where_broken(
             assert result.code == broken[result.id][1], details(report)
     assert report.exit_code() == (1 if "fail" in got.values() else 0)
     assert not [f for f in app.state.tokens.families.values() if f.alive], report.notes
+
+
+async def test_c3_replays_the_refresh_token_after_logout_and_revoke(serve: Serve) -> None:
+    """A correct token app: after the browser's logout (cookie transport) and after a revoke
+    (each transport) the refresh token is refused; C3 says so, tokens shown by length only."""
+    url = await serve(make_token_app(TokenFaults(access_cookie_signs_in=False)))
+    report = await run_audit(target_from_mapping(TOKEN_TARGET, url), QUICK)
+    c3 = report.results[2]
+    assert c3.status == "pass", details(report)
+    assert c3.summary.endswith("; so is the refresh token (body and cookie transport)")
+    steps = [e.step for e in c3.evidence if isinstance(e, Exchange)]
+    assert "body: replay the refresh token after the revoke" in steps
+    assert "cookie: replay the refresh token after the revoke" in steps
+    assert "cookie: do the token cookies sign in?" in steps  # no: /me takes sessions only
+    assert "cookie: log out the browser signed in by the tokens" not in steps
+
+
+async def test_c3_fails_a_revoke_that_revokes_nothing(serve: Serve) -> None:
+    """A revoke endpoint that answers 200 and leaves the family alive fails C3 for each
+    transport; cleanup cannot revoke those families and says how long they may live."""
+    app = make_token_app(TokenFaults(revoke_noop=True))
+    url = await serve(app)
+    report = await run_audit(target_from_mapping(TOKEN_TARGET, url), QUICK)
+    c3 = report.results[2]
+    assert (c3.status, c3.code) == ("fail", "refresh_survives_revoke"), details(report)
+    failed = [f.message.split(":", 1)[0] for f in c3.findings if f.severity == "fail"]
+    assert failed == ["body", "cookie"]
+    assert "Make the revoke endpoint delete" in c3.fix
+    assert {r.id: r.status for r in report.results} == {**ALL_PASS, "C3": "fail"}
+
+
+async def test_logout_that_forgets_the_refresh_token_fails_c3(serve: Serve) -> None:
+    """The token cookies sign in, logout ends only sessions: the refresh cookie replayed after
+    the browser's logout still refreshes; the message names the transport and the path."""
+    url = await serve(make_token_app(TokenFaults(access_cookie_signs_in=True)))
+    report = await run_audit(target_from_mapping(TOKEN_TARGET, url), QUICK)
+    c3 = report.results[2]
+    assert c3.summary.startswith("cookie: after logout (200) the refresh token still mints tokens")
+    assert "on /token/refresh" in c3.summary
+    assert [f.code for f in c3.findings if f.severity == "fail"] == ["refresh_survives_logout"]
 
 
 @pytest.mark.parametrize(
@@ -163,11 +205,8 @@ async def test_a_double_submit_refresh_cookie_is_echoed() -> None:
     [tokens], the refresh goes through and C8 sees it hand out no new refresh token."""
     password = secrets.token_urlsafe(16)
     app = flask_jwt_cookies.make_app({"alice": password})
-    toml = (
-        flask_jwt_cookies.TARGET_TOML
-        + flask_jwt_cookies.TOKENS_TOML
-        + 'refresh_csrf_cookie = "csrf_refresh_token"\nrefresh_csrf_header = "X-CSRF-TOKEN"\n'
-    )
+    toml = flask_jwt_cookies.TARGET_TOML + flask_jwt_cookies.TOKENS_TOML
+    assert 'refresh_csrf_cookie = "csrf_refresh_token"' in toml
     options = AuditOptions(rate=5000, samples=20, username="alice", password=password)
     with flask_jwt_cookies.served(app) as url:
         report = await run_audit(target_from_mapping(tomllib.loads(toml), url), options)

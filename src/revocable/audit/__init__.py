@@ -11,6 +11,7 @@ Modules, one job each::
     target.py    what to audit: a frozen description from TOML, flags or a preset
     cookies.py   Set-Cookie parsing, a tiny cookie jar, redaction (no I/O)
     entropy.py   statistics over sampled session ids (no I/O)
+    signed.py    signed-payload cookies (JWTs, itsdangerous) told from random ids (no I/O)
     leaks.py     whether a value a script can read holds a credential (no I/O)
     result.py    CheckResult, the report and its JSON schema, exit codes
     client.py    the HTTP client: one origin, bounded requests and rate

@@ -58,6 +58,11 @@ def _fail(message: str, code: int) -> NoReturn:
 @click.option("--logout", "logout_path", help="Logout path (POST).")
 @click.option("--logout-all", "logout_all_path", help="Log-out-all path (POST).")
 @click.option(
+    "--no-logout-all",
+    is_flag=True,
+    help="The app has no log-out-all: C4 fails for want of one (unsaid, C4 is n/a).",
+)
+@click.option(
     "--protected", "protected_path", help="A GET path that answers 200 only when signed in."
 )
 @click.option("--session-cookie", help="The session cookie's name (default: the one login sets).")
@@ -72,7 +77,9 @@ def _fail(message: str, code: int) -> NoReturn:
 )
 @click.option("--no-browser", is_flag=True, help="Start no browser: C2 is n/a.")
 @click.option("--token", "token_path", help="Token endpoint (POST, JSON answer), for C7 and C8.")
-@click.option("--refresh", "refresh_path", help="Refresh endpoint (POST refresh_token), for C8.")
+@click.option(
+    "--refresh", "refresh_path", help="Refresh endpoint (POST refresh_token), for C3 and C8."
+)
 @click.option("--token-revoke", "revoke_path", help="Revokes a refresh family (cleanup).")
 @click.option(
     "--grace-wait",
@@ -153,6 +160,7 @@ def audit(
     register_path: str | None,
     logout_path: str | None,
     logout_all_path: str | None,
+    no_logout_all: bool,
     protected_path: str | None,
     session_cookie: str | None,
     page_path: str | None,
@@ -200,6 +208,7 @@ def audit(
             target_from_mapping,
             with_overrides,
             with_tokens,
+            without_logout_all,
         )
         from revocable.audit.target import (
             preset as named_preset,
@@ -209,6 +218,8 @@ def audit(
 
     if preset and target_file:
         _fail("give --preset or --target, not both", 2)
+    if logout_all_path and no_logout_all:
+        _fail("give --logout-all PATH or --no-logout-all, not both", 2)
     try:
         if target_file:
             target = load_target(target_file, url)
@@ -226,6 +237,8 @@ def audit(
             session_cookie=session_cookie,
             browser=BrowserLogin(page_path) if page_path else None,
         )
+        if no_logout_all:
+            target = without_logout_all(target)
         target = with_tokens(
             target,
             token=token_path,

@@ -11,7 +11,9 @@
 * Each exchange is recorded as a :class:`~revocable.audit.result.Exchange`:
   cookie values, tokens and unknown headers appear as their length only;
   bodies as their field names; query values whose names look secret as their
-  length.
+  length. Each is tagged with the check that sent it (``CURRENT_CHECK``, set
+  by the runner in each check's task), so two checks running at once each get
+  their own exchanges from ``since``.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import json as jsonlib
 import re
 import time
 from collections.abc import Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.cookiejar import CookieJar, DefaultCookiePolicy
@@ -34,6 +37,7 @@ from revocable.audit.cookies import SetCookie, clean, parse_set_cookie, redact
 from revocable.audit.result import Exchange
 
 __all__ = [
+    "CURRENT_CHECK",
     "AuditClient",
     "AuditError",
     "BudgetExhausted",
@@ -41,6 +45,9 @@ __all__ = [
     "Response",
     "TargetUnreachable",
 ]
+
+CURRENT_CHECK: ContextVar[str | None] = ContextVar("revocable_audit_check", default=None)
+"""The check (``"C8"``) whose task is running; the runner sets it, the client tags with it."""
 
 _MAX_BODY = 1 << 20
 _SHOWN_HEADERS = frozenset({"origin", "sec-fetch-site", "content-type", "referer"})
@@ -120,6 +127,7 @@ class AuditClient:
         self.max_requests = max_requests
         self.used = 0
         self.exchanges: list[Exchange] = []
+        self._senders: list[str | None] = []  # the check that sent each exchange
         self._interval = 1.0 / rate
         self._next = 0.0
         self._lock = asyncio.Lock()
@@ -153,7 +161,17 @@ class AuditClient:
         return len(self.exchanges)
 
     def since(self, mark: int) -> list[Exchange]:
-        return self.exchanges[mark:]
+        """The exchanges after ``mark`` sent by the running check (all of them outside one)."""
+        check = CURRENT_CHECK.get()
+        return [
+            exchange
+            for exchange, sender in zip(self.exchanges[mark:], self._senders[mark:], strict=True)
+            if check is None or sender == check
+        ]
+
+    def _record(self, exchange: Exchange) -> None:
+        self.exchanges.append(exchange)
+        self._senders.append(CURRENT_CHECK.get())
 
     async def _pace(self) -> None:
         async with self._lock:
@@ -196,9 +214,7 @@ class AuditClient:
                     if len(body) >= _MAX_BODY:
                         break
         except httpx.TransportError as exc:
-            self.exchanges.append(
-                Exchange(step, method, display, None, shown, (), type(exc).__name__)
-            )
+            self._record(Exchange(step, method, display, None, shown, (), type(exc).__name__))
             raise TargetUnreachable(
                 f"{method} {display}: no answer from {self.origin} ({type(exc).__name__})"
             ) from None
@@ -208,7 +224,7 @@ class AuditClient:
             if c is not None
         )
         response = Response(answer.status_code, answer.headers, bytes(body[:_MAX_BODY]), cookies)
-        self.exchanges.append(
+        self._record(
             Exchange(
                 step,
                 method,

@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from html.parser import HTMLParser
 from typing import Any, Protocol
 
-from revocable.audit.client import AuditClient, AuditError, BudgetExhausted, Response
+from revocable.audit.client import AuditClient, AuditError, Response
 from revocable.audit.cookies import Jar, SetCookie, clean
+from revocable.audit.jwts import duration, peek
 from revocable.audit.result import Exchange
 from revocable.audit.target import Endpoint, Target
 
@@ -61,18 +62,26 @@ class RateLimited(AuditError):
 
 
 class Progress(Protocol):
-    """Where the runner reports what it is doing (a rich progress bar in the CLI)."""
+    """Where the runner reports what it is doing (a rich progress bar in the CLI).
+
+    Two checks may run at once (C8 waits while C9 samples): each call names its check.
+    """
 
     def check_started(self, check_id: str, title: str) -> None: ...
 
-    def advance(self, done: int, total: int) -> None: ...
+    def advance(self, check_id: str, done: int, total: int) -> None: ...
+
+    def check_finished(self, check_id: str) -> None: ...
 
 
 class NullProgress:
     def check_started(self, check_id: str, title: str) -> None:
         return None
 
-    def advance(self, done: int, total: int) -> None:
+    def advance(self, check_id: str, done: int, total: int) -> None:
+        return None
+
+    def check_finished(self, check_id: str) -> None:
         return None
 
 
@@ -179,6 +188,9 @@ class AuditContext:
         self.blocked: dict[str, str] = {}
         """Why a capability is missing: ``{"login": reason, "protected": reason}``."""
         self.notes: list[str] = []
+        self.logout_revokes: bool | None = None
+        """What C3 found: logout ends the session on the server (True), only in the browser
+        (False), or untested (None). Cleanup words its note by it."""
 
     # -- what can run ---------------------------------------------------------------------
 
@@ -288,6 +300,18 @@ class AuditContext:
         self.session_ids.append(cookie.value)
         return session
 
+    async def adopt(
+        self, answers: Sequence[tuple[Response, str]], cookie_name: str, *, step: str
+    ) -> Session:
+        """The browser that received ``answers`` (each with the path it came from), as a
+        session signed in by ``cookie_name``, with its CSRF token; not tracked for cleanup."""
+        jar = Jar()
+        for answer, path in answers:
+            jar.update(answer.cookies, path, answer.date)
+        session = Session(jar, answers[0][0], cookie_name)
+        session.csrf = await self._session_token(session, step=step)
+        return session
+
     async def _page_token(self, jar: Jar, *, step: str) -> str | None:
         csrf = self.target.csrf
         if csrf is None or csrf.page is None:
@@ -379,31 +403,64 @@ class AuditContext:
         return response
 
     async def cleanup(self) -> None:
-        """Log out every session the auditor created and still believes alive."""
-        alive = [s for s in self.sessions if s.alive]
-        if not alive:
-            return
-        if self.target.logout is None:
+        """Log out every session the auditor created and still believes alive.
+
+        A session whose browser holds no cookie any more (a logout cleared it, but C3 found
+        the server still takes it) cannot be logged out by that browser: it is not tried.
+        When C3 found that logout ends nothing on the server, the note says the sessions may
+        stay valid, and for how long if the cookie says, instead of "logged out".
+        """
+        alive = [s for s in self.sessions if s.alive and s.jar.get(s.cookie_name)]
+        failed = 0
+        if alive and self.target.logout is None:
             self.notes.append(
                 f"{len(alive)} session(s) of the test user were left signed in: "
                 "the target has no logout endpoint"
             )
             return
-        failed = 0
         for session in alive:
             try:
                 response = await self.logout(session, step="clean up: log out")
-            except BudgetExhausted:
-                failed += 1
-                continue
             except AuditError:
                 failed += 1
                 continue
             failed += 0 if response.ok else 1
-        done = len(alive) - failed
-        self.notes.append(f"cleanup: logged out {done} remaining session(s) of the test user")
+        if self.logout_revokes is False:
+            self.notes.append(
+                "cleanup: logout does not end sessions on the server (C3), so the "
+                f"{len(self.sessions)} login(s) the auditor made as the test user may stay "
+                f"valid{self._validity()}"
+                + (
+                    f"; the logout sent for the {len(alive)} still held clears only the "
+                    "browser's copy"
+                    if alive
+                    else ""
+                )
+            )
+        elif alive:
+            self.notes.append(
+                f"cleanup: logged out {len(alive) - failed} remaining session(s) of the test user"
+            )
         if failed:
             self.notes.append(f"cleanup: {failed} session(s) could not be logged out")
+
+    def _validity(self) -> str:
+        """`` for up to 14 days (the cookie's Max-Age)`` for the first login's session cookie,
+        or its JWT exp; empty when neither says."""
+        first = self.first
+        if first is None:
+            return ""
+        cookie = next((c for c in first.login.cookies if c.name == first.cookie_name), None)
+        if cookie is None:
+            return ""
+        token = peek(cookie.value)
+        lifetime = token.lifetime(first.login.date.timestamp()) if token is not None else None
+        if lifetime is not None:
+            return f" for up to {duration(lifetime)} (the JWT's exp)"
+        lifetime = cookie.lifetime(first.login.date)
+        if lifetime is not None:
+            return f" for up to {duration(lifetime)} (the cookie's Max-Age)"
+        return " until the server's own expiry (the cookie names none)"
 
 
 def _error(response: Response) -> str:

@@ -5,12 +5,11 @@ No I/O: ``analyse`` takes the ids (in the order they were issued) and returns an
 
 What it measures, for N ids:
 
-* **format**: the alphabet (decimal, hex, base64url, base64; a JWT is recognised
-  and not judged here; anything else is "text" and judged roughly, per
-  character), and the **capacity**: the bits the format can carry. For base64
-  that is the decoded length: 32 bytes are 43 characters, and the last one
-  carries only 4 bits (it can only be one of 16 letters), so positions are
-  judged by the bits they *can* carry, never as bias.
+* **format**: the alphabet (decimal, hex, base64url, base64; anything else is
+  "text" and judged roughly, per character), and the **capacity**: the bits
+  the format can carry. For base64 that is the decoded length: 32 bytes are 43
+  characters, and the last one carries only 4 bits (it can only be one of 16
+  letters), so positions are judged by the bits they *can* carry, never as bias.
 * **duplicates** (any is a failure: 200 ids of even 64 random bits never collide).
 * **per-bit balance** (hex and base64): bits that never change are structure and
   carry nothing; bits that change but lean to 0 or 1 are bias. Plus one
@@ -25,6 +24,11 @@ What it measures, for N ids:
 * **estimated bits**: the capacity minus what the tests found: constant bits
   count 0, biased bits and positions their measured entropy.
 
+Signed payloads (JWTs, itsdangerous values such as Starlette's and Flask's
+session cookies; see ``signed``) are recognised by decoding them and judged not
+at all: their encoding is "jwt" or "signed", their ``payload`` says what they
+are, and only duplicates are counted. They are not random ids.
+
 Every test runs at a family-wise error rate of ``alpha`` (1e-6 by default,
 Bonferroni-split), so ids from a CSPRNG are flagged about once in a million
 audits. Statistics can prove a generator weak, never strong: a seeded
@@ -36,13 +40,14 @@ from __future__ import annotations
 
 import itertools
 import math
-import re
 import string
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import unquote
+
+from revocable.audit.signed import recognise
 
 __all__ = [
     "DEFAULT_ALPHA",
@@ -53,7 +58,7 @@ __all__ = [
     "chi2_sf",
 ]
 
-Encoding = Literal["decimal", "hex", "base64url", "base64", "jwt", "text"]
+Encoding = Literal["decimal", "hex", "base64url", "base64", "jwt", "signed", "text"]
 
 MIN_SAMPLES = 20
 """Below this many ids only the format, length and duplicates are judged."""
@@ -66,7 +71,6 @@ _B64_INDEX = {c: i for i, c in enumerate(_B64)}
 _HEX_LOWER = frozenset("0123456789abcdef")
 _HEX_UPPER = frozenset("0123456789ABCDEF")
 _DIGITS = frozenset(string.digits)
-_JWT = re.compile(r"eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*")
 
 
 @dataclass(frozen=True)
@@ -96,6 +100,8 @@ class EntropyReport:
     increasing_fraction: float | None
     statistics: bool
     problems: tuple[Problem, ...]
+    payload: str | None = None
+    """Encoding "jwt" or "signed": what the ids are (``SignedPayload.describe``)."""
 
     @property
     def duplicates(self) -> int:
@@ -108,6 +114,11 @@ class EntropyReport:
             if self.min_length == self.max_length
             else f"{self.min_length}-{self.max_length}"
         )
+        if self.payload is not None:
+            return [
+                f"{self.samples} ids, {self.distinct} distinct, {length} characters: each one "
+                f"{self.payload}, a signed payload, so no entropy is estimated"
+            ]
         lines = [
             f"{self.samples} ids, {self.distinct} distinct, {self.encoding}, {length} characters",
             f"capacity {self.capacity_bits:.0f} bits; estimated {self.estimated_bits:.0f} bits",
@@ -375,11 +386,14 @@ def analyse(
         problems.append(
             Problem("fail", "session_id_duplicate", f"{n - distinct} of {n} ids were issued twice")
         )
-    if all(_JWT.fullmatch(v) for v in values):
+    signed = [recognise(v) for v in values]
+    if all(s is not None for s in signed):
+        kinds = {s.kind for s in signed if s is not None}
+        described = {s.describe() for s in signed if s is not None}
         return EntropyReport(
             samples=n,
             distinct=distinct,
-            encoding="jwt",
+            encoding="jwt" if kinds == {"JWT"} else "signed",
             min_length=min_length,
             max_length=max_length,
             capacity_bits=0.0,
@@ -391,6 +405,7 @@ def analyse(
             increasing_fraction=None,
             statistics=False,
             problems=tuple(problems),
+            payload=described.pop() if len(described) == 1 else "a signed payload (mixed)",
         )
 
     values = _strip_separators(values)

@@ -26,6 +26,7 @@ __all__ = [
     "FAIL_ABOVE",
     "WARN_ABOVE",
     "PeekedJwt",
+    "duration",
     "fingerprint",
     "judge_access_token",
     "looks_like_jwt",
@@ -120,7 +121,7 @@ class PeekedJwt:
             parts.append("no exp")
         else:
             how = "exp - iat" if self.iat is not None else "exp - now, no iat"
-            parts.append(f"lives {_duration(lifetime)} ({how})")
+            parts.append(f"lives {duration(lifetime)} ({how})")
         return ", ".join(parts)
 
 
@@ -135,7 +136,8 @@ def peek(token: str) -> PeekedJwt | None:
     return PeekedJwt(header, claims)
 
 
-def _duration(seconds: float) -> str:
+def duration(seconds: float) -> str:
+    """``45 s``, ``15 min``, ``1.5 h``, ``30 days``: a lifetime for people."""
     if abs(seconds) < 120:
         return f"{seconds:.0f} s"
     if abs(seconds) < 2 * 3600:
@@ -164,7 +166,7 @@ def judge_access_token(token: PeekedJwt, *, label: str, now: float) -> list[Find
             Finding(
                 "fail",
                 "access_token_long_lived",
-                f"{label} is a JWT that lives {_duration(lifetime)} (more than 15 min)",
+                f"{label} is a JWT that lives {duration(lifetime)} (more than 15 min)",
                 _FIX_LONG,
             )
         )
@@ -173,12 +175,12 @@ def judge_access_token(token: PeekedJwt, *, label: str, now: float) -> list[Find
             Finding(
                 "warn",
                 "access_token_over_10_minutes",
-                f"{label} is a JWT that lives {_duration(lifetime)} (more than 10 min)",
+                f"{label} is a JWT that lives {duration(lifetime)} (more than 10 min)",
                 _FIX_LONG,
             )
         )
     else:
-        out.append(Finding("info", "access_token_short", f"{label} lives {_duration(lifetime)}"))
+        out.append(Finding("info", "access_token_short", f"{label} lives {duration(lifetime)}"))
     alg = token.alg
     if alg.lower() == "none" or alg == "(none given)":
         out.append(

@@ -11,7 +11,7 @@ __all__ = ["RichProgress"]
 
 
 class RichProgress:
-    """Implements ``context.Progress``: one line per check, a bar while a check counts."""
+    """Implements ``context.Progress``: one line per running check, a bar while it counts."""
 
     def __init__(self, console: Console) -> None:
         self._progress = Progress(
@@ -21,7 +21,7 @@ class RichProgress:
             console=console,
             transient=True,
         )
-        self._task: TaskID | None = None
+        self._tasks: dict[str, TaskID] = {}
 
     def __enter__(self) -> RichProgress:
         self._progress.start()
@@ -36,10 +36,15 @@ class RichProgress:
         self._progress.stop()
 
     def check_started(self, check_id: str, title: str) -> None:
-        if self._task is not None:
-            self._progress.remove_task(self._task)
-        self._task = self._progress.add_task(f"{check_id} {title[:50]}", total=None)
+        self.check_finished(check_id)
+        self._tasks[check_id] = self._progress.add_task(f"{check_id} {title[:50]}", total=None)
 
-    def advance(self, done: int, total: int) -> None:
-        if self._task is not None:
-            self._progress.update(self._task, completed=done, total=total)
+    def advance(self, check_id: str, done: int, total: int) -> None:
+        task = self._tasks.get(check_id)
+        if task is not None:
+            self._progress.update(task, completed=done, total=total)
+
+    def check_finished(self, check_id: str) -> None:
+        task = self._tasks.pop(check_id, None)
+        if task is not None:
+            self._progress.remove_task(task)

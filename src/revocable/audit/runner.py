@@ -8,6 +8,7 @@ or ``create_test_user`` (generate a throwaway user and register it).
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -17,7 +18,7 @@ import httpx
 from revocable import __version__
 from revocable.audit.browser import CHROMIUM
 from revocable.audit.checks import CHECKS, RUN_ORDER
-from revocable.audit.client import AuditClient, AuditError, TargetUnreachable
+from revocable.audit.client import CURRENT_CHECK, AuditClient, AuditError, TargetUnreachable
 from revocable.audit.context import (
     AuditContext,
     Credentials,
@@ -28,6 +29,7 @@ from revocable.audit.context import (
 )
 from revocable.audit.result import CHECKLIST, AuditReport, CheckResult, Finding, title_of
 from revocable.audit.target import Target
+from revocable.audit.tokenflow import leftovers, revoke_families
 
 __all__ = ["NO_CREDENTIALS", "AuditOptions", "given_credentials", "run_audit"]
 
@@ -177,6 +179,8 @@ async def _setup(ctx: AuditContext, options: AuditOptions) -> None:
 
 
 async def _run_check(ctx: AuditContext, check_id: str) -> CheckResult:
+    """One check; its requests are tagged as its own (``CURRENT_CHECK``) in this task."""
+    CURRENT_CHECK.set(check_id)
     ctx.progress.check_started(check_id, title_of(check_id))
     mark = ctx.client.mark()
     try:
@@ -189,6 +193,22 @@ async def _run_check(ctx: AuditContext, check_id: str) -> CheckResult:
             [Finding("warn", exc.code, str(exc), _FIXES.get(exc.code, ""))],
             ctx.client.since(mark)[-6:],
         )
+    finally:
+        ctx.progress.check_finished(check_id)
+
+
+async def _run_stage(ctx: AuditContext, stage: tuple[str, ...]) -> dict[str, CheckResult]:
+    """The checks of one stage at once, each in its own task (its own ``CURRENT_CHECK``).
+
+    A check that fails outright (not an ``AuditError``: a bug) cancels the others and its
+    exception propagates as itself, as if the checks had run one by one.
+    """
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = {check_id: group.create_task(_run_check(ctx, check_id)) for check_id in stage}
+    except BaseExceptionGroup as failed:
+        raise failed.exceptions[0]  # noqa: B904 - the check's own error, not the group's
+    return {check_id: task.result() for check_id, task in tasks.items()}
 
 
 async def run_audit(
@@ -223,11 +243,12 @@ async def run_audit(
     results: dict[str, CheckResult] = {}
     try:
         await _setup(ctx, options)
-        for check_id in RUN_ORDER:
-            results[check_id] = await _run_check(ctx, check_id)
+        for stage in RUN_ORDER:
+            results.update(await _run_stage(ctx, stage))
     finally:
         try:
             await ctx.cleanup()
+            await revoke_families(ctx, leftovers(ctx), who="cleanup")  # what C8 did not get to
         except AuditError as exc:
             ctx.notes.append(f"cleanup stopped: {exc}")
         await client.aclose()

@@ -9,6 +9,7 @@ need it "n/a", with the reason)::
     openapi = "/openapi.json"          # "" to skip reading it
     logout = "/auth/logout"            # an endpoint is a path (POST), or a table:
     logout_all = { path = "/auth/logout-all", keeps_current = false }
+                                       # or false: the app HAS no log-out-all (see below)
     protected = "/api/me"              # GET; answers signed_in_status when signed in
     csrf_probe = "/auth/logout"        # the state-changing request C6 forges (default: logout)
     state_changing = ["/account/delete", { path = "/items/1", method = "DELETE" }]
@@ -35,7 +36,8 @@ need it "n/a", with the reason)::
     field = ""                         # ...or in this form field
     page = "/"                         # source = "form": a page holding the hidden input
 
-    [tokens]                           # token apps: C7 reads access tokens, C8 rotates refresh ones
+    [tokens]                           # token apps: C3 replays the refresh token after logout,
+                                       # C7 reads access tokens, C8 rotates refresh ones
     token = "/auth/token"              # POST with the login's username and password fields
     refresh = "/auth/refresh"          # C8 is n/a without it
     revoke = "/auth/token/revoke"      # cleanup: POST {refresh_field = the refresh token}
@@ -62,6 +64,13 @@ The auditor logs in only with the credentials it is given: ``--username`` and
 ``--password`` (or ``$REVOCABLE_AUDIT_PASSWORD``), else ``[credentials]``; it
 registers nothing unless told (``--register`` registers the given user,
 ``--create-test-user`` a throwaway one).
+
+Log-out-all (C4) has three cases. A path (or table) names the endpoint, and C4
+logs in twice, logs out all from one device and replays both cookies. ``false``
+(the flag ``--no-logout-all``) says the app has none: the checklist item is
+'"log out all devices" works', so an app without it fails C4 (code
+``no_logout_all``; the fix is to add one). Left out, the target simply does not
+describe it and C4 is "n/a", not described: the auditor assumes nothing.
 """
 
 from __future__ import annotations
@@ -89,6 +98,7 @@ __all__ = [
     "target_from_mapping",
     "with_overrides",
     "with_tokens",
+    "without_logout_all",
 ]
 
 BodyKind = Literal["json", "form"]
@@ -250,6 +260,8 @@ class Target:
     logout: Endpoint | None = None
     logout_all: Endpoint | None = None
     logout_all_keeps_current: bool = False
+    no_logout_all: bool = False
+    """``logout_all = false``: the app has no log-out-all, which fails C4 (not "n/a")."""
     protected: Endpoint | None = None
     signed_in_status: tuple[int, ...] = (200,)
     csrf: Csrf | None = None
@@ -285,6 +297,10 @@ class Target:
             _path(self.openapi, "openapi")
         if self.protected is not None and self.protected.method != "GET":
             raise TargetError("protected: the auditor reads it with GET")
+        if self.no_logout_all and self.logout_all is not None:
+            raise TargetError(
+                "logout_all: give the endpoint, or false when the app has none, not both"
+            )
 
     @property
     def origin(self) -> str:
@@ -318,6 +334,11 @@ class Target:
             "protected": "no protected URL that proves 'signed in'",
         }
         for need in needs:
+            if need == "logout_all" and self.logout_all is None:
+                return (
+                    "log-out-all is not described (logout_all = PATH in the target file, or "
+                    "false if the app has none)"
+                )
             if getattr(self, need) is None:
                 return f"the target description has {names[need]} ([{need}] in the target file)"
         return None
@@ -496,7 +517,13 @@ def target_from_mapping(data: Mapping[str, Any], base_url: str | None = None) ->
 
     logout_all = None
     keeps_current = False
-    if data.get("logout_all") is not None:
+    no_logout_all = data.get("logout_all") is False
+    if data.get("logout_all") is True:
+        raise TargetError(
+            "logout_all: a path, a table with path (and keeps_current), or false when the app "
+            "has no log-out-all"
+        )
+    if data.get("logout_all") is not None and not no_logout_all:
         value = data["logout_all"]
         logout_all = _endpoint(value, "logout_all", extra={"keeps_current"})
         if isinstance(value, Mapping):
@@ -545,6 +572,7 @@ def target_from_mapping(data: Mapping[str, Any], base_url: str | None = None) ->
         logout=optional("logout"),
         logout_all=logout_all,
         logout_all_keeps_current=keeps_current,
+        no_logout_all=no_logout_all,
         protected=optional("protected", "GET"),
         signed_in_status=tuple(statuses),
         csrf=csrf,
@@ -577,6 +605,11 @@ def load_target(path: str | Path, base_url: str | None = None) -> Target:
 def with_overrides(target: Target, **changes: Any) -> Target:
     """The target with the given fields replaced (CLI flags over a file or preset)."""
     return replace(target, **{k: v for k, v in changes.items() if v is not None})
+
+
+def without_logout_all(target: Target) -> Target:
+    """The target saying its app has no log-out-all (``--no-logout-all``): C4 fails."""
+    return replace(target, logout_all=None, logout_all_keeps_current=False, no_logout_all=True)
 
 
 def with_tokens(

@@ -18,7 +18,9 @@ revoke endpoint (the one place besides the refresh path that a token goes).
 A token login costs the target a password hash and counts toward its login rate
 limit, so C7 leaves the logins it made, their refresh tokens unused, for C8
 (``leave_for_later``, ``take_spare``); C8, which the runner always runs after C7,
-rotates them and revokes whatever is left (``leftovers``).
+rotates them and revokes whatever is left (``leftovers``). C3 hands the logins it
+used over for that same final revoke (``revoke_later``), so one note says what is
+left; the runner revokes anything C8 did not get to.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from weakref import WeakKeyDictionary
 from revocable.audit.client import AuditError, Response
 from revocable.audit.context import AuditContext, RateLimited
 from revocable.audit.cookies import SetCookie, clean
-from revocable.audit.jwts import looks_like_jwt
+from revocable.audit.jwts import duration, looks_like_jwt, peek
 from revocable.audit.target import Endpoint, Tokens, Transport
 
 __all__ = [
@@ -44,7 +46,10 @@ __all__ = [
     "leftovers",
     "refresh",
     "refresh_token_in",
+    "refresh_validity",
+    "revoke",
     "revoke_families",
+    "revoke_later",
     "take_spare",
 ]
 
@@ -70,6 +75,8 @@ class TokenLogin:
     """The latest refresh token the auditor holds for this family."""
     refresh_cookie: str | None = None
     """Cookie transport: the refresh cookie's name."""
+    access_cookie: str | None = None
+    """Cookie transport: the access cookie's name."""
     csrf_for: dict[str, str] = field(default_factory=dict, repr=False)
     """Cookie transport with ``refresh_csrf_cookie``: each refresh token's CSRF value."""
     alive: bool = True
@@ -178,6 +185,7 @@ async def get_tokens(ctx: AuditContext, transport: Transport, *, step: str) -> T
         f"the {clean(access_cookie.name, 60)} cookie" if access_cookie else "the access cookie",
         refresh_cookie.value if refresh_cookie else None,
         refresh_cookie.name if refresh_cookie else None,
+        access_cookie.name if access_cookie else None,
     )
     _remember_csrf(tokens, issued, answer)
     return issued
@@ -225,6 +233,34 @@ def refresh_token_in(answer: Response, login: TokenLogin, tokens: Tokens) -> str
     return value if isinstance(value, str) and value else None
 
 
+async def revoke(ctx: AuditContext, login: TokenLogin, *, step: str) -> Response:
+    """POST the family's latest refresh token to the revoke endpoint; marks it dead if 2xx."""
+    tokens = _spec(ctx)
+    if tokens.revoke is None:
+        raise AuditError("no revoke endpoint in the target")
+    answer = await _post(ctx, tokens.revoke, {tokens.refresh_field: login.refresh or ""}, step=step)
+    if accepted(answer):
+        login.alive = False
+    return answer
+
+
+def refresh_validity(logins: Iterable[TokenLogin]) -> str:
+    """`` for up to 30 days (the refresh token's exp)``, or the refresh cookie's Max-Age;
+    empty when neither says."""
+    longest: tuple[float, str] | None = None
+    for login in logins:
+        token = peek(login.refresh) if login.refresh else None
+        lifetime = token.lifetime(login.answer.date.timestamp()) if token is not None else None
+        source = "the refresh token's exp"
+        if lifetime is None and login.refresh_cookie is not None:
+            cookie = next((c for c in _live(login.answer) if c.name == login.refresh_cookie), None)
+            lifetime = cookie.lifetime(login.answer.date) if cookie is not None else None
+            source = "the refresh cookie's Max-Age"
+        if lifetime is not None and (longest is None or lifetime > longest[0]):
+            longest = (lifetime, source)
+    return "" if longest is None else f" for up to {duration(longest[0])} ({longest[1]})"
+
+
 async def revoke_families(ctx: AuditContext, logins: Iterable[TokenLogin], *, who: str) -> None:
     """Revoke each family that may still be alive; a run note says how that went."""
     alive = [login for login in logins if login.alive and login.refresh]
@@ -233,29 +269,24 @@ async def revoke_families(ctx: AuditContext, logins: Iterable[TokenLogin], *, wh
     tokens = _spec(ctx)
     if tokens.revoke is None:
         ctx.notes.append(
-            f"{who}: {len(alive)} token login(s) of the test user may be left alive: the target "
-            "names no revoke endpoint ([tokens] revoke)"
+            f"{who}: {len(alive)} token login(s) of the test user may stay valid"
+            f"{refresh_validity(alive)}: the target names no revoke endpoint ([tokens] revoke)"
         )
         return
     done = 0
     for login in alive:
-        token = login.refresh or ""
         try:
-            answer = await _post(
-                ctx,
-                tokens.revoke,
-                {tokens.refresh_field: token},
-                step=f"clean up: revoke the {login.transport} token family",
+            answer = await revoke(
+                ctx, login, step=f"clean up: revoke the {login.transport} token family"
             )
         except AuditError:
             continue
-        if accepted(answer):
-            done += 1
-            login.alive = False
+        done += accepted(answer)
     ctx.notes.append(f"{who}: revoked {done} of {len(alive)} token famil(ies) the auditor created")
 
 
 _SPARE: WeakKeyDictionary[AuditContext, list[TokenLogin]] = WeakKeyDictionary()
+_LATER: WeakKeyDictionary[AuditContext, list[TokenLogin]] = WeakKeyDictionary()
 
 
 def leave_for_later(ctx: AuditContext, logins: Iterable[TokenLogin]) -> None:
@@ -274,6 +305,12 @@ def take_spare(ctx: AuditContext, transport: Transport) -> TokenLogin | None:
     return found
 
 
+def revoke_later(ctx: AuditContext, logins: Iterable[TokenLogin]) -> None:
+    """Keep token logins that were used (not spares) for the final revoke (``leftovers``)."""
+    _LATER.setdefault(ctx, []).extend(login for login in logins if login.alive)
+
+
 def leftovers(ctx: AuditContext) -> list[TokenLogin]:
-    """Every login left for later and not taken (cleanup revokes them)."""
-    return _SPARE.pop(ctx, [])
+    """Every login left for later and not taken, and those kept for the final revoke
+    (cleanup revokes them)."""
+    return [*_SPARE.pop(ctx, []), *_LATER.pop(ctx, [])]

@@ -63,3 +63,15 @@ def test_domain_and_lifetime_warnings() -> None:
     )
     assert found["cookie_domain_wide"] == "warn"
     assert found["cookie_long_lived"] == "warn"
+
+
+def test_a_csrf_cookie_is_exempt_from_httponly_only() -> None:
+    """A double-submit CSRF cookie may be readable by scripts; Secure and SameSite still apply."""
+    cookie = parse_set_cookie("csrf_access_token=x; Path=/")
+    assert cookie is not None
+    found = {f.code: f.severity for f in judge_cookie(cookie, now=NOW, csrf=True)}
+    assert "cookie_not_httponly" not in found
+    assert found["csrf_cookie_readable"] == "info"
+    assert found["cookie_not_secure"] == "fail"
+    assert found["cookie_samesite_missing"] == "fail"
+    assert judged("csrf_access_token=x; Path=/")["cookie_not_httponly"] == "fail"  # unless told

@@ -72,6 +72,7 @@ TARGET_TOML = """
 # flask-jwt-extended, JWTs in cookies with double-submit CSRF cookies.
 session_cookie = "access_token_cookie"   # the login sets four cookies; this one signs in
 logout = "/logout"
+logout_all = false                       # the library has none: C4 fails for want of one
 protected = "/api/example"
 
 [login]
@@ -95,11 +96,14 @@ refresh = "/token/refresh"
 transport = "cookie"
 access_cookie = "access_token_cookie"
 refresh_cookie = "refresh_token_cookie"
+refresh_csrf_cookie = "csrf_refresh_token"   # the refresh needs this cookie's value...
+refresh_csrf_header = "X-CSRF-TOKEN"         # ...echoed in this header (double submit)
 """
-"""The ``[tokens]`` table (C7, C8); append it to either target.
+"""The ``[tokens]`` table (C3's refresh replay, C7, C8); append it to either target.
 
-It cannot say that ``POST /token/refresh`` needs ``X-CSRF-TOKEN`` set to the
-``csrf_refresh_token`` cookie, so the auditor's refresh is refused (401).
+``POST /token/refresh`` is ``@jwt_required(refresh=True)``, so it wants the
+``csrf_refresh_token`` cookie's value in ``X-CSRF-TOKEN``: the two
+``refresh_csrf_*`` lines say so, and the auditor's refreshes go through.
 """
 
 TARGET_TOML_BLOCKLIST = TARGET_TOML.replace(

@@ -42,6 +42,7 @@ TARGET_TOML = """
 # Starlette SessionMiddleware: an HTML form login, a form logout, a page for signed-in users.
 session_cookie = "session"
 logout = "/logout"
+logout_all = false         # the library has none: C4 fails for want of one
 protected = "/dashboard"   # 200 signed in; a redirect to /login otherwise
 
 [login]
@@ -51,7 +52,7 @@ username_field = "username"
 password_field = "password"
 
 [browser]
-page = "/login"            # C2 (later): the login form, driven in a real browser
+page = "/login"            # C2: the login form, driven in a real browser
 """
 """The target description a user of this app would write (no CSRF token: the app has none)."""
 

@@ -1,5 +1,11 @@
 """C1: the session cookie (and any other auth-looking cookie the login sets) has safe flags.
 
+A double-submit CSRF cookie (the target's ``[csrf]`` cookie, the ``[tokens]``
+refresh CSRF cookie, or any cookie named like csrf/xsrf, never the session
+cookie) must be readable by the page's script, which echoes it in a header:
+it is exempt from HttpOnly, and only from HttpOnly. Secure, SameSite, the
+prefix rules, Domain and lifetime apply to it as to any auth cookie.
+
 ``judge_cookie`` is pure: a parsed Set-Cookie header in, findings out.
 """
 
@@ -12,9 +18,10 @@ from revocable.audit.context import AuditContext
 from revocable.audit.cookies import SetCookie, clean
 from revocable.audit.result import CheckResult, Evidence, Finding, Note
 
-__all__ = ["check_cookie_flags", "judge_cookie"]
+__all__ = ["check_cookie_flags", "csrf_cookie_names", "judge_cookie"]
 
 _AUTHISH = re.compile(r"sess|sid|auth|token|jwt|access|refresh|remember|login", re.IGNORECASE)
+_CSRFISH = re.compile(r"csrf|xsrf", re.IGNORECASE)
 _DAY = 86_400
 _LONG = 30 * _DAY
 _BROWSER_CAP = 400 * _DAY
@@ -27,11 +34,23 @@ _FIX_DOMAIN = "Drop the Domain attribute: a host-only cookie is not sent to subd
 _FIX_LONG = "Keep the session's absolute lifetime short (days, not months)."
 
 
-def judge_cookie(cookie: SetCookie, *, now: datetime) -> list[Finding]:
-    """What is wrong (fail, warn) or worth knowing (info) about one auth cookie."""
+def judge_cookie(cookie: SetCookie, *, now: datetime, csrf: bool = False) -> list[Finding]:
+    """What is wrong (fail, warn) or worth knowing (info) about one auth cookie.
+
+    ``csrf``: a double-submit CSRF cookie, which scripts must read: no HttpOnly is fine.
+    """
     name = clean(cookie.name, 60)
     out: list[Finding] = []
-    if not cookie.http_only:
+    if csrf:
+        out.append(
+            Finding(
+                "info",
+                "csrf_cookie_readable",
+                f"{name} is a double-submit CSRF cookie: the page's script must read it, so it "
+                "is exempt from HttpOnly (still judged on Secure and SameSite)",
+            )
+        )
+    elif not cookie.http_only:
         out.append(
             Finding(
                 "fail",
@@ -136,6 +155,18 @@ def judge_cookie(cookie: SetCookie, *, now: datetime) -> list[Finding]:
     return out
 
 
+def csrf_cookie_names(ctx: AuditContext) -> set[str]:
+    """The double-submit CSRF cookies the target names ([csrf] source = "cookie", [tokens]
+    refresh_csrf_cookie)."""
+    names: set[str] = set()
+    csrf, tokens = ctx.target.csrf, ctx.target.tokens
+    if csrf is not None and csrf.source == "cookie":
+        names.add(csrf.name)
+    if tokens is not None and tokens.refresh_csrf_cookie:
+        names.add(tokens.refresh_csrf_cookie)
+    return names
+
+
 def _flags(cookie: SetCookie, now: datetime) -> str:
     parts = [clean(cookie.name, 60) + ":"]
     parts += [
@@ -161,12 +192,27 @@ async def check_cookie_flags(ctx: AuditContext) -> CheckResult:
     now = login.date
     cookies = [c for c in login.cookies if not c.is_deletion(now)]
     session = next(c for c in cookies if c.name == ctx.first.cookie_name)
-    judged = [session] + [c for c in cookies if c is not session and _AUTHISH.search(c.name)]
+    named = csrf_cookie_names(ctx)
+
+    def is_csrf(cookie: SetCookie) -> bool:
+        return cookie is not session and (
+            cookie.name in named or bool(_CSRFISH.search(cookie.name))
+        )
+
+    judged = [session] + [
+        c for c in cookies if c is not session and (_AUTHISH.search(c.name) or is_csrf(c))
+    ]
     findings: list[Finding] = []
     evidence: list[Evidence] = list(ctx.first_evidence)
     for cookie in judged:
-        findings += judge_cookie(cookie, now=now)
-        evidence.append(Note(_flags(cookie, now)))
+        csrf = is_csrf(cookie)
+        findings += judge_cookie(cookie, now=now, csrf=csrf)
+        evidence.append(
+            Note(
+                _flags(cookie, now)
+                + (" (a double-submit CSRF cookie: exempt from HttpOnly only)" if csrf else "")
+            )
+        )
     others = [clean(c.name, 40) for c in cookies if c not in judged]
     if others:
         evidence.append(Note("also set by the login, not judged: " + ", ".join(others)))

@@ -179,7 +179,7 @@ class _Check:
         """Sleep until ``grace_wait`` seconds after ``since``; the seconds since then."""
         total = self.tokens.grace_wait
         while (left := since + total - time.monotonic()) > 0:
-            self.ctx.progress.advance(int(total - left), max(1, round(total)))
+            self.ctx.progress.advance("C8", int(total - left), max(1, round(total)))
             await asyncio.sleep(min(0.5, left))
         return time.monotonic() - since
 

@@ -1,11 +1,15 @@
 """C3 and C4: logging out kills the session on the server; "log out all devices" kills them all.
 
 Both replay the cookie a browser held before logging out: a server that only
-told the browser to forget its cookie still answers it as signed in.
+told the browser to forget its cookie still answers it as signed in. For token
+apps C3 also replays the refresh token after logout and after a revoke
+(``token_logout``). C4 fails outright when the target says the app has no
+log-out-all (``logout_all = false``).
 """
 
 from __future__ import annotations
 
+from revocable.audit.checks.token_logout import refresh_after_logout
 from revocable.audit.context import AuditContext
 from revocable.audit.result import CheckResult, Evidence, Finding, Note
 
@@ -18,6 +22,10 @@ _FIX_LOGOUT_ALL = (
     "Make log-out-all delete every session of the user server-side (one store operation)."
 )
 _FIX_REFUSED = "Check the target description: the auditor's own logout request was refused."
+_FIX_NO_LOGOUT_ALL = (
+    'Add "log out all devices": one endpoint that ends every session (and refresh token '
+    "family) of the user server-side, from any of them."
+)
 
 
 async def check_logout(ctx: AuditContext) -> CheckResult:
@@ -38,19 +46,17 @@ async def check_logout(ctx: AuditContext) -> CheckResult:
             )
     held = session.jar.header_for(protected.path)
     answer = await ctx.logout(session)
-    evidence = ctx.client.since(mark)
     if not answer.ok:
         return CheckResult.from_findings(
             "C3",
             f"the logout request was refused ({answer.status}); logout could not be tested",
             [Finding("warn", "logout_refused", f"logout answered {answer.status}", _FIX_REFUSED)],
-            evidence,
+            ctx.client.since(mark),
         )
     cleared = any(
         c.name == session.cookie_name and c.is_deletion(answer.date) for c in answer.cookies
     )
     replay = await ctx.check_signed_in(held, step="replay the old cookie after logout")
-    evidence = ctx.client.since(mark)
     findings = [
         Finding(
             "info",
@@ -60,7 +66,8 @@ async def check_logout(ctx: AuditContext) -> CheckResult:
             else "logout did not tell the browser to delete the cookie",
         )
     ]
-    if ctx.signed_in(replay):
+    ctx.logout_revokes = not ctx.signed_in(replay)
+    if not ctx.logout_revokes:
         session.alive = True
         findings.append(
             Finding(
@@ -71,15 +78,30 @@ async def check_logout(ctx: AuditContext) -> CheckResult:
                 _FIX_LOGOUT,
             )
         )
-        summary = findings[-1].message
-    else:
-        summary = f"after logout the old cookie is refused ({replay.status} on {protected.path})"
+    refused = f"after logout the old cookie is refused ({replay.status} on {protected.path})"
+    tokens = await refresh_after_logout(ctx)
+    findings += tokens.findings
+    evidence: list[Evidence] = [*ctx.client.since(mark), *tokens.notes]
+    bad = [f for f in findings if f.severity == "fail"] or [
+        f for f in findings if f.severity == "warn"
+    ]
+    summary = "; ".join(f.message for f in bad) if bad else refused
+    if not bad and tokens.tested:
+        summary += f"; so is the refresh token ({' and '.join(tokens.tested)} transport)"
     return CheckResult.from_findings("C3", summary, findings, evidence)
 
 
 async def check_logout_all(ctx: AuditContext) -> CheckResult:
-    why = ctx.cannot("login", "protected", "logout_all")
     target = ctx.target
+    if target.no_logout_all:
+        message = "the app has no way to log out all devices (the target says logout_all = false)"
+        return CheckResult.from_findings(
+            "C4",
+            message,
+            [Finding("fail", "no_logout_all", message, _FIX_NO_LOGOUT_ALL)],
+            [Note("nothing to replay: without it a user cannot end a session on a lost device")],
+        )
+    why = ctx.cannot("login", "protected", "logout_all")
     if why or target.protected is None or target.logout_all is None:
         return CheckResult.not_applicable("C4", why or "no log-out-all endpoint")
     path = target.protected.path

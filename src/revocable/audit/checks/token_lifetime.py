@@ -30,6 +30,7 @@ from revocable.audit.jwts import (
     peek,
 )
 from revocable.audit.result import CheckResult, Evidence, Finding, Note
+from revocable.audit.signed import recognise
 from revocable.audit.tokenflow import TokenLogin, get_tokens, leave_for_later, revoke_families
 
 __all__ = ["check_access_token_lifetime"]
@@ -45,6 +46,8 @@ class _Seen:
     algs: set[str] = field(default_factory=set)
     judged: int = 0
     opaque: int = 0
+    cookies: set[str] = field(default_factory=set)
+    """Cookies of the first login judged as access tokens (by name)."""
 
     def judge(self, token: PeekedJwt, label: str, now: float) -> None:
         self.findings += judge_access_token(token, label=label, now=now)
@@ -78,6 +81,7 @@ def _login_cookies(ctx: AuditContext, seen: _Seen) -> None:
                 Finding("info", "session_is_jwt", f"{label} is a JWT: judged as an access token")
             )
         seen.judge(token, label, now)
+        seen.cookies.add(cookie.name)
 
 
 async def _token_endpoint(ctx: AuditContext, logins: list[TokenLogin], seen: _Seen) -> None:
@@ -104,12 +108,28 @@ async def _token_endpoint(ctx: AuditContext, logins: list[TokenLogin], seen: _Se
                 )
             )
             continue
+        if login.access_cookie is not None and login.access_cookie in seen.cookies:
+            seen.notes.append(
+                Note(
+                    f"{label}: the same cookie as the login's, judged once above: "
+                    f"{fingerprint(login.access)}"
+                )
+            )
+            continue
         token = peek(login.access)
         if token is None:
             seen.opaque += 1
             seen.notes.append(Note(f"{label} is opaque, not a JWT: {fingerprint(login.access)}"))
             continue
         seen.judge(token, label, login.answer.date.timestamp())
+
+
+def _not_a_jwt(ctx: AuditContext) -> str:
+    """``the session cookie is not a JWT``, naming the signed payload it is, if it is one."""
+    first = ctx.first
+    value = "" if first is None else (first.session_id or ctx.session_ids[0])
+    signed = recognise(value)
+    return f"the session cookie is {signed.describe() + ', ' if signed else ''}not a JWT"
 
 
 async def check_access_token_lifetime(ctx: AuditContext) -> CheckResult:
@@ -132,9 +152,7 @@ async def check_access_token_lifetime(ctx: AuditContext) -> CheckResult:
             reason = "the access tokens are opaque, not JWTs: their lifetime is the server's"
         elif ctx.target.tokens is None:
             reason = "the app issues no JWT: " + (
-                "the session cookie is opaque"
-                if ctx.first is not None
-                else (ctx.cannot("login") or "no login")
+                _not_a_jwt(ctx) if ctx.first is not None else (ctx.cannot("login") or "no login")
             )
             reason += " and the target names no token endpoint ([tokens] token)"
         else:

@@ -257,7 +257,7 @@ async def check_web_storage(ctx: AuditContext) -> CheckResult:
             chromium=chromium,
             timeout=ctx.browser_timeout,
             max_requests=budget,
-            on_step=lambda step: ctx.progress.advance(step, STEPS),
+            on_step=lambda step: ctx.progress.advance("C2", step, STEPS),
         )
     except BrowserUnavailable as exc:
         return CheckResult.not_applicable("C2", str(exc), code=exc.code)
