@@ -32,13 +32,15 @@ async def test_a_call_past_its_deadline_times_out_and_the_task_is_not_left_cance
 
 
 async def test_calls_in_time_answer_and_leave_nothing_behind() -> None:
-    """Calls that finish in time return their value; the timer then lets them all go."""
+    """Calls that finish in time return their value, hold no task, and the timer then lets
+    them all go."""
     deadlines = Deadlines(0.05)
     for i in range(1000):
         with deadlines.call():
             await asyncio.sleep(0)
             assert i >= 0
     assert len(deadlines._calls) == 1000  # finished, waiting for the timer to drop them
+    assert all(call.task is None for call in deadlines._calls)  # no finished task kept alive
     await asyncio.sleep(0.05 + SLACK)
     assert len(deadlines._calls) == 0
     assert deadlines._timer is None

@@ -75,7 +75,8 @@ class Deadlines:
                     self._timer = loop.call_at(call.deadline, self._expire)
                     return
                 call.state = _EXPIRED
-                call.task.cancel()
+                if call.task is not None:
+                    call.task.cancel()
             calls.popleft()
 
 
@@ -84,12 +85,12 @@ class _Call:
 
     def __init__(self, deadline: float, task: asyncio.Task[object]) -> None:
         self.deadline = deadline
-        self.task = task
+        self.task: asyncio.Task[object] | None = task
         self.state = _LIVE
         self.cancelling = 0
 
     def __enter__(self) -> None:
-        self.cancelling = self.task.cancelling()
+        self.cancelling = self.task.cancelling() if self.task is not None else 0
 
     def __exit__(
         self,
@@ -97,11 +98,14 @@ class _Call:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        if self.state == _LIVE:
-            self.state = _DONE  # the timer drops it when it reaches the head of the queue
+        task = self.task
+        if self.state == _LIVE or task is None:
+            # The timer drops it when it reaches the head of the queue; until then it
+            # must not keep a finished request's task alive.
+            self.state, self.task = _DONE, None
             return
         # Expired: withdraw our cancellation; time out unless someone else cancelled too.
-        if self.task.uncancel() <= self.cancelling and (
+        if task.uncancel() <= self.cancelling and (
             exc_type is None or issubclass(exc_type, asyncio.CancelledError)
         ):
             raise TimeoutError from exc
