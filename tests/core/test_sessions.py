@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from revocable import ConfigurationError, InvalidInput, SessionPolicy
-from revocable.core.records import decode_record, encode_record
+from revocable.core.records import DecodedRecords, decode_record, encode_record
 from revocable.core.sessions import (
     SessionRecord,
     decoded_record,
@@ -208,3 +208,27 @@ def test_deep_or_unencodable_data_is_refused_not_crashed() -> None:
     for data in (deep, {"s": "\ud800"}):
         with pytest.raises(InvalidInput, match="JSON text"):
             new_record("alice", SessionPolicy(), NOW, data=data)
+
+
+def test_decoded_records_are_kept_by_value_without_app_data_and_bounded() -> None:
+    """DecodedRecords answers the record decoded from an equal value, never keeps records
+    with app data (their values may be mutable), drops the oldest past its size, and
+    ignores values it cannot hash."""
+    cache = DecodedRecords(size=2)
+    plain = new_record("alice", SessionPolicy(), NOW)
+    with_data = new_record("bob", SessionPolicy(), NOW, data={"cart": [1]})
+    first = encode_record(plain).encode()
+    cache.put(first, plain)
+    assert cache.get(bytes(bytearray(first))) is plain  # an equal value, another object
+    cache.put(b"with data", with_data)
+    assert cache.get(b"with data") is None
+    cache.put(b"second", plain)
+    cache.put(b"third", plain)
+    assert cache.get(first) is None  # the oldest went
+    assert cache.get(b"third") is plain
+    unhashable: Any = ["a", {"b": 1}]
+    cache.put(unhashable, plain)
+    assert cache.get(unhashable) is None
+    off = DecodedRecords(size=0)
+    off.put(first, plain)
+    assert off.get(first) is None

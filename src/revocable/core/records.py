@@ -16,13 +16,13 @@ does not decode is a store fault, never an empty session.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from types import MappingProxyType
 from typing import Any
 
 from revocable.core.sessions import SessionRecord, decoded_record
 
-__all__ = ["FORMAT_VERSION", "decode_record", "encode_record"]
+__all__ = ["FORMAT_VERSION", "DecodedRecords", "decode_record", "encode_record"]
 
 FORMAT_VERSION = 1
 """The first element of every record ``encode_record`` writes."""
@@ -101,3 +101,41 @@ def decode_record(raw: str | bytes) -> SessionRecord:
         ua,
         MappingProxyType(d) if d else _NO_DATA,
     )
+
+
+class DecodedRecords:
+    """Records a store decoded, by the exact stored value (Redis bytes, SQL row) they came from.
+
+    A busy session is read on every request, and until its next touch the store
+    answers the same value each time: decoding it again (JSON or row, floats, the
+    record) is most of what a read adds to the store's round trip. Looking the value
+    up costs a hash of it. The store is still read on every request (a revoked or
+    expired session is gone at once): only the decoding is skipped. Records with app
+    data are never kept: their values may be mutable, and must not be shared between
+    requests; every other field is immutable. At most ``size`` are kept (oldest out).
+    """
+
+    __slots__ = ("_records", "size")
+
+    def __init__(self, size: int = 1024) -> None:
+        self.size = size
+        self._records: dict[Hashable, SessionRecord] = {}
+
+    def get(self, value: Hashable) -> SessionRecord | None:
+        """The record decoded from ``value`` before, if kept."""
+        try:
+            return self._records.get(value)
+        except TypeError:  # a value holding something unhashable: never kept
+            return None
+
+    def put(self, value: Hashable, record: SessionRecord) -> None:
+        """Keep ``record`` as decoded from ``value`` (unless it carries app data)."""
+        if record.data or self.size <= 0:
+            return
+        records = self._records
+        try:
+            records[value] = record
+        except TypeError:
+            return
+        if len(records) > self.size:
+            del records[next(iter(records))]

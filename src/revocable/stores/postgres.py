@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 
 import asyncpg
 
+from revocable.core.records import DecodedRecords
 from revocable.core.refresh import RefreshFamily
 from revocable.core.sessions import SessionRecord
 from revocable.core.tokens import TokenRef
@@ -196,6 +197,7 @@ class PostgresStore:
     def __init__(self, pool: Any, timeout: float, *, read_lanes: int = 2) -> None:
         self.timeout = timeout
         self._deadlines = Deadlines(timeout)
+        self._decoded = DecodedRecords()
         self._pool = pool
         # Connections held out of the pool for ``get``, the per-request read.
         # asyncpg's acquire/release costs about as much again as the query
@@ -384,10 +386,14 @@ class PostgresStore:
         return int(status.rsplit(" ", 1)[-1])  # "DELETE 3" -> 3
 
     def _record(self, row: Any) -> SessionRecord:
-        try:
-            return row_to_record(row)  # asyncpg hands jsonb over as text
-        except ValueError as exc:
-            raise StoreCorrupted(str(exc), store=self.name) from None
+        record = self._decoded.get(row)
+        if record is None:
+            try:
+                record = row_to_record(row)  # asyncpg hands jsonb over as text
+            except ValueError as exc:
+                raise StoreCorrupted(str(exc), store=self.name) from None
+            self._decoded.put(row, record)
+        return record
 
     async def insert(self, ref: TokenRef, record: SessionRecord) -> None:
         await self._execute(_INSERT, ref.digest, *record_values(record))

@@ -30,7 +30,7 @@ from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from revocable.core.records import decode_record, encode_record
+from revocable.core.records import DecodedRecords, decode_record, encode_record
 from revocable.core.refresh import RefreshFamily, family_route
 from revocable.core.sessions import SessionRecord
 from revocable.core.tokens import TokenRef, route_for
@@ -242,6 +242,7 @@ class RedisStore:
         self.timeout = timeout
         self._deadlines = Deadlines(timeout)
         self._in_flight = Limiter(max_in_flight)
+        self._decoded = DecodedRecords()
         self._insert = client.register_script(_INSERT)
         self._replace = client.register_script(_REPLACE)
         self._delete = client.register_script(_DELETE)
@@ -369,10 +370,14 @@ class RedisStore:
         return f"{self._prefix(route_for(user_id))}u:{user_id}"
 
     def _record(self, raw: bytes) -> SessionRecord:
-        try:
-            return decode_record(raw)
-        except ValueError as exc:
-            raise StoreCorrupted(str(exc), store=self.name) from None
+        record = self._decoded.get(raw)
+        if record is None:
+            try:
+                record = decode_record(raw)
+            except ValueError as exc:
+                raise StoreCorrupted(str(exc), store=self.name) from None
+            self._decoded.put(raw, record)
+        return record
 
     async def insert(self, ref: TokenRef, record: SessionRecord) -> None:
         keys = [self._session_key(ref), self._index_key(record.user_id)]

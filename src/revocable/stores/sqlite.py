@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
+from revocable.core.records import DecodedRecords
 from revocable.core.refresh import RefreshFamily
 from revocable.core.sessions import SessionRecord
 from revocable.core.tokens import TokenRef
@@ -169,6 +170,7 @@ class SQLiteStore:
         self.path = path
         self.timeout = timeout
         self._deadlines = Deadlines(timeout)
+        self._decoded = DecodedRecords()
         self._writer = writer
         self._reader = reader
 
@@ -242,10 +244,14 @@ class SQLiteStore:
             raise StoreUnavailable(f"SQLite failed: {exc}", store=self.name) from exc
 
     def _record(self, row: Any) -> SessionRecord:
-        try:
-            return row_to_record(row)
-        except ValueError as exc:
-            raise StoreCorrupted(str(exc), store=self.name) from None
+        record = self._decoded.get(row)
+        if record is None:
+            try:
+                record = row_to_record(row)
+            except ValueError as exc:
+                raise StoreCorrupted(str(exc), store=self.name) from None
+            self._decoded.put(row, record)
+        return record
 
     async def insert(self, ref: TokenRef, record: SessionRecord) -> None:
         await self._write(_INSERT, (ref.digest, *record_values(record)))
