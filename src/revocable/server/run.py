@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import importlib
 import importlib.util
 import logging
 import os
@@ -143,16 +144,18 @@ async def run_server(
 
 
 def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """uvloop's event loop when it is installed (the ``web`` extra brings it), else None
-    (asyncio's own). Run ``run_server`` in ``asyncio.Runner(loop_factory=...)``: uvicorn
-    picks its loop only when it creates the loop itself. Its HTTP parser needs nothing:
-    uvicorn uses httptools whenever it is installed, h11 otherwise.
+    """uvloop's event loop when it is installed (no extra brings it), else None (asyncio's
+    own). Run ``run_server`` in ``asyncio.Runner(loop_factory=...)``: uvicorn picks its
+    loop only when it creates the loop itself. Its HTTP parser needs nothing: uvicorn
+    uses httptools whenever it is installed, h11 otherwise.
     """
     try:
-        import uvloop
+        # By name: uvloop is optional, and typed only where it is installed.
+        uvloop = importlib.import_module("uvloop")
     except ImportError:
         return None
-    return uvloop.new_event_loop
+    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    return factory
 
 
 def _log_to_stderr() -> None:
