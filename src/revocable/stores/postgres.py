@@ -436,12 +436,13 @@ class PostgresStore:
         return await self._execute(_INSERT_USER, *user_values(user)) == 1
 
     async def get_user(self, user_id: str) -> UserRecord | None:
-        row = await self._on_connection(lambda conn: conn.fetchrow(_GET_USER, user_id))
+        # A read on every Bearer request (the user's "not before"): a held lane, like get.
+        row = await self._on_read_lane(lambda conn: conn.fetchrow(_GET_USER, user_id))
         return None if row is None else row_to_user(row)
 
     async def find_user(self, username: str) -> UserRecord | None:
         key = username_key(username)
-        row = await self._on_connection(lambda conn: conn.fetchrow(_FIND_USER, key))
+        row = await self._on_read_lane(lambda conn: conn.fetchrow(_FIND_USER, key))
         return None if row is None else row_to_user(row)
 
     async def set_password_hash(self, user_id: str, password_hash: str, changed_at: float) -> bool:
