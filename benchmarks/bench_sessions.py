@@ -746,14 +746,19 @@ async def main_async(stores: list[str], settings: Settings, console: Console) ->
     return 0
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+def store_parser(doc: str | None) -> argparse.ArgumentParser:
+    """A benchmark's argument parser with the --stores option every benchmark takes."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0] if doc else None)
     parser.add_argument(
         "--stores",
         default=",".join(ALL_STORES),
         help=f"comma-separated subset of {','.join(ALL_STORES)} (default: all)",
     )
-    parser.add_argument("--quick", action="store_true", help="fewer, shorter repeats (~20 s)")
+    return parser
+
+
+def parse_store_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """The parsed arguments, with ``store_list`` checked against the known stores."""
     args = parser.parse_args(argv)
     stores = [s.strip() for s in args.stores.split(",") if s.strip()]
     unknown = sorted(set(stores) - set(ALL_STORES))
@@ -761,6 +766,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(f"unknown store(s): {', '.join(unknown)}")
     args.store_list = stores
     return args
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = store_parser(__doc__)
+    parser.add_argument("--quick", action="store_true", help="fewer, shorter repeats (~20 s)")
+    return parse_store_args(parser, argv)
 
 
 def main() -> int:

@@ -51,27 +51,28 @@ import aiosqlite
 import httpx
 import jwt
 from bench_sessions import (
-    ALL_STORES,
     POSTGRES_URL,
     REDIS_URL,
     Row,
     Settings,
     _safe_url,
     _us,
+    parse_store_args,
     run_rounds,
+    store_parser,
     timed,
     timed_sync,
 )
 from bench_web import (
     AsgiCall,
     Derived,
-    _shown_verdict,
     call_once,
     found,
     make_scope,
     measure_rows,
     per_round,
     prepare_floor_table,
+    print_targets,
     render_derived,
 )
 from fastapi import FastAPI, HTTPException, Request
@@ -666,39 +667,14 @@ async def main_async(stores: list[str], settings: Settings, console: Console) ->
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
-    summary = Table(title="targets", title_justify="left")
-    summary.add_column("check")
-    summary.add_column("value", justify="right")
-    summary.add_column("target", justify="right")
-    summary.add_column("result")
-    for item in verdicts:
-        summary.add_row(item.label, item.value, item.target, _shown_verdict(item))
-    console.print(summary)
-    counted = [item for item in verdicts if item.counted]
-    misses = sum(not item.ok for item in counted)
-    console.print(
-        f"{len(counted) - misses} PASS, {misses} MISS; "
-        f"wall time {time.perf_counter() - started:.1f} s",
-        highlight=False,
-    )
+    print_targets(console, verdicts, started)
     return 0
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument(
-        "--stores",
-        default=",".join(ALL_STORES),
-        help=f"comma-separated subset of {','.join(ALL_STORES)} (default: all)",
-    )
+    parser = store_parser(__doc__)
     parser.add_argument("--quick", action="store_true", help="short loops, few repeats")
-    args = parser.parse_args(argv)
-    stores = [s.strip() for s in args.stores.split(",") if s.strip()]
-    unknown = sorted(set(stores) - set(ALL_STORES))
-    if unknown:
-        parser.error(f"unknown store(s): {', '.join(unknown)}")
-    args.store_list = stores
-    return args
+    return parse_store_args(parser, argv)
 
 
 def main() -> int:

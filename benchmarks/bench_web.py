@@ -55,7 +55,6 @@ from typing import Any
 
 import httpx
 from bench_sessions import (
-    ALL_STORES,
     POSTGRES_URL,
     REDIS_URL,
     Row,
@@ -63,6 +62,8 @@ from bench_sessions import (
     _safe_url,
     _us,
     _verdict,
+    parse_store_args,
+    store_parser,
 )
 from rich.console import Console
 from rich.table import Table
@@ -1052,6 +1053,14 @@ async def main_async(
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
+    print_targets(console, verdicts, started, "(figures in parentheses are context, not counted)")
+    return 0
+
+
+def print_targets(
+    console: Console, verdicts: Sequence[Derived], started: float, note: str = ""
+) -> None:
+    """The run's figures that have a target, then the PASS/MISS count and the wall time."""
     summary = Table(title="targets", title_justify="left")
     summary.add_column("check")
     summary.add_column("value", justify="right")
@@ -1063,21 +1072,14 @@ async def main_async(
     counted = [item for item in verdicts if item.counted]
     misses = sum(not item.ok for item in counted)
     console.print(
-        f"{len(counted) - misses} PASS, {misses} MISS (figures in parentheses are context, "
-        "not counted); "
+        f"{len(counted) - misses} PASS, {misses} MISS{' ' + note if note else ''}; "
         f"wall time {time.perf_counter() - started:.1f} s",
         highlight=False,
     )
-    return 0
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument(
-        "--stores",
-        default=",".join(ALL_STORES),
-        help=f"comma-separated subset of {','.join(ALL_STORES)} (default: all)",
-    )
+    parser = store_parser(__doc__)
     parser.add_argument(
         "--quick",
         action="store_true",
@@ -1106,13 +1108,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--load-seconds", type=float, default=3.0, help=argparse.SUPPRESS)
     parser.add_argument("--load-connections", type=int, default=32, help=argparse.SUPPRESS)
     parser.add_argument("--load-cookie", default="", help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    stores = [s.strip() for s in args.stores.split(",") if s.strip()]
-    unknown = sorted(set(stores) - set(ALL_STORES))
-    if unknown:
-        parser.error(f"unknown store(s): {', '.join(unknown)}")
-    args.store_list = stores
-    return args
+    return parse_store_args(parser, argv)
 
 
 def main() -> int:
