@@ -24,8 +24,9 @@ from typing import Literal
 from revocable.access import AccessClaims, AccessTokens
 from revocable.config import WebPolicy
 from revocable.core.cookies import CookiePolicy, clear_cookie, find_cookie, set_cookie
-from revocable.core.csrf import CsrfRejection, check_request, csrf_token
+from revocable.core.csrf import CsrfRejection, csrf_token
 from revocable.errors import ConfigurationError, InvalidAccessToken
+from revocable.web import csrf_rejection
 
 __all__ = ["AccessResult", "TokenAuth", "TokenCookies"]
 
@@ -130,15 +131,12 @@ class TokenAuth:
         presented_token: str | None,
     ) -> CsrfRejection | None:
         """None to let an access-cookie request through, else why it is refused."""
-        return check_request(
+        return csrf_rejection(
+            self.policy,
             method=method,
-            origin=headers.get("origin"),
-            referer=headers.get("referer"),
-            sec_fetch_site=headers.get("sec-fetch-site"),
-            own_origin=self.policy.public_origin or own_origin,
-            trusted_origins=self.policy.trusted_origins,
-            keys=self.policy.csrf_keys,
-            session_binding=_binding(claims),
+            headers=headers,
+            own_origin=own_origin,
+            binding=_binding(claims),
             presented_token=presented_token,
         )
 

@@ -55,15 +55,12 @@ class SessionAuth:
         presented_token: str | None,
     ) -> CsrfRejection | None:
         """None to let the request through, else why it is refused (``.value`` is the code)."""
-        return check_request(
+        return csrf_rejection(
+            self.policy,
             method=method,
-            origin=headers.get("origin"),
-            referer=headers.get("referer"),
-            sec_fetch_site=headers.get("sec-fetch-site"),
-            own_origin=self.policy.public_origin or own_origin,
-            trusted_origins=self.policy.trusted_origins,
-            keys=self.policy.csrf_keys,
-            session_binding=_binding(record),
+            headers=headers,
+            own_origin=own_origin,
+            binding=_binding(record),
             presented_token=presented_token,
         )
 
@@ -74,6 +71,30 @@ class SessionAuth:
 def _binding(record: SessionRecord) -> str:
     """What a CSRF token is bound to: the session, and its last password proof."""
     return f"{record.handle}:{record.authenticated_at!r}"
+
+
+def csrf_rejection(
+    policy: WebPolicy,
+    *,
+    method: str,
+    headers: Mapping[str, str],
+    own_origin: str,
+    binding: str,
+    presented_token: str | None,
+) -> CsrfRejection | None:
+    """The CSRF decision for a request a cookie authenticates, whichever credential the
+    cookie carries (a session, an access token): ``binding`` names what the token is bound to."""
+    return check_request(
+        method=method,
+        origin=headers.get("origin"),
+        referer=headers.get("referer"),
+        sec_fetch_site=headers.get("sec-fetch-site"),
+        own_origin=policy.public_origin or own_origin,
+        trusted_origins=policy.trusted_origins,
+        keys=policy.csrf_keys,
+        session_binding=binding,
+        presented_token=presented_token,
+    )
 
 
 def error_body(code: str, detail: str) -> dict[str, Any]:
