@@ -16,7 +16,7 @@ does not decode is a store fault, never an empty session.
 from __future__ import annotations
 
 import json
-from collections.abc import Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from types import MappingProxyType
 from typing import Any
 
@@ -127,6 +127,15 @@ class DecodedRecords:
             return self._records.get(value)
         except TypeError:  # a value holding something unhashable: never kept
             return None
+
+    def decode(self, value: Hashable, decoder: Callable[[Any], SessionRecord]) -> SessionRecord:
+        """The record decoded from ``value``: kept from before, or decoded now (and kept).
+        The decoder's ``ValueError`` (a corrupt value) goes to the caller."""
+        record = self.get(value)
+        if record is None:
+            record = decoder(value)
+            self.put(value, record)
+        return record
 
     def put(self, value: Hashable, record: SessionRecord) -> None:
         """Keep ``record`` as decoded from ``value`` (unless it carries app data)."""

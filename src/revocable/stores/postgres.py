@@ -386,14 +386,10 @@ class PostgresStore:
         return int(status.rsplit(" ", 1)[-1])  # "DELETE 3" -> 3
 
     def _record(self, row: Any) -> SessionRecord:
-        record = self._decoded.get(row)
-        if record is None:
-            try:
-                record = row_to_record(row)  # asyncpg hands jsonb over as text
-            except ValueError as exc:
-                raise StoreCorrupted(str(exc), store=self.name) from None
-            self._decoded.put(row, record)
-        return record
+        try:
+            return self._decoded.decode(row, row_to_record)  # asyncpg hands jsonb over as text
+        except ValueError as exc:
+            raise StoreCorrupted(str(exc), store=self.name) from None
 
     async def insert(self, ref: TokenRef, record: SessionRecord) -> None:
         await self._execute(_INSERT, ref.digest, *record_values(record))

@@ -370,14 +370,10 @@ class RedisStore:
         return f"{self._prefix(route_for(user_id))}u:{user_id}"
 
     def _record(self, raw: bytes) -> SessionRecord:
-        record = self._decoded.get(raw)
-        if record is None:
-            try:
-                record = decode_record(raw)
-            except ValueError as exc:
-                raise StoreCorrupted(str(exc), store=self.name) from None
-            self._decoded.put(raw, record)
-        return record
+        try:
+            return self._decoded.decode(raw, decode_record)
+        except ValueError as exc:
+            raise StoreCorrupted(str(exc), store=self.name) from None
 
     async def insert(self, ref: TokenRef, record: SessionRecord) -> None:
         keys = [self._session_key(ref), self._index_key(record.user_id)]

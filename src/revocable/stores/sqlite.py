@@ -244,14 +244,10 @@ class SQLiteStore:
             raise StoreUnavailable(f"SQLite failed: {exc}", store=self.name) from exc
 
     def _record(self, row: Any) -> SessionRecord:
-        record = self._decoded.get(row)
-        if record is None:
-            try:
-                record = row_to_record(row)
-            except ValueError as exc:
-                raise StoreCorrupted(str(exc), store=self.name) from None
-            self._decoded.put(row, record)
-        return record
+        try:
+            return self._decoded.decode(row, row_to_record)
+        except ValueError as exc:
+            raise StoreCorrupted(str(exc), store=self.name) from None
 
     async def insert(self, ref: TokenRef, record: SessionRecord) -> None:
         await self._write(_INSERT, (ref.digest, *record_values(record)))
