@@ -1,5 +1,6 @@
 """Fixtures shared across test packages."""
 
-from tests.servers import redis_server_fixture
+from tests.servers import redis_server_fixture, serve_fixture
 
-__all__ = ["redis_server_fixture"]  # a fixture (named "redis_server"), re-exported for pytest
+# Fixtures (named "redis_server" and "serve"), re-exported for pytest.
+__all__ = ["redis_server_fixture", "serve_fixture"]

@@ -4,20 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from revocable.keys import KeyRing
-from tests.servers import free_port
-
-Serve = Callable[[Any], Awaitable[str]]
+from tests.servers import Serve
 
 
 class JWKSServer:
@@ -66,34 +63,6 @@ class JWKSServer:
     async def away(self, request: Request) -> Response:
         self.requests += 1
         return RedirectResponse(f"http://localhost:{request.url.port}/jwks.json", status_code=307)
-
-
-@pytest.fixture(name="serve")
-async def serve_fixture() -> AsyncIterator[Serve]:
-    """Serve an ASGI app with uvicorn on a free loopback port; answers its base URL.
-
-    The same pattern as ``tests/web/conftest.py``'s ``serve``.
-    """
-    running: list[tuple[uvicorn.Server, asyncio.Task[None]]] = []
-
-    async def serve(app: Any) -> str:
-        port = free_port()
-        config = uvicorn.Config(
-            app, host="127.0.0.1", port=port, log_level="warning", lifespan="off", access_log=False
-        )
-        server = uvicorn.Server(config)
-        task = asyncio.create_task(server.serve())
-        while not server.started:
-            if task.done():
-                task.result()  # raises what stopped it
-            await asyncio.sleep(0.01)
-        running.append((server, task))
-        return f"http://127.0.0.1:{port}"
-
-    yield serve
-    for server, task in running:
-        server.should_exit = True
-        await task
 
 
 @pytest.fixture(name="jwks_server")

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import pytest
+import uvicorn
+
+Serve = Callable[[Any], Awaitable[str]]
 
 
 def missing(message: str) -> NoReturn:
@@ -110,3 +114,35 @@ def redis_server_fixture(tmp_path: Path) -> Iterator[PrivateRedis]:
         yield server
     finally:
         server.kill()  # SIGKILL ends a frozen (SIGSTOPped) server too
+
+
+@pytest.fixture(name="serve")
+async def serve_fixture() -> AsyncIterator[Serve]:
+    """Serve ASGI apps with uvicorn on free loopback ports; ``await serve(app)`` answers the
+    base URL. Every server stops at the end of the test."""
+    running: list[tuple[uvicorn.Server, asyncio.Task[None]]] = []
+
+    async def serve(app: Any) -> str:
+        port = free_port()
+        config = uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            lifespan="off",
+            access_log=False,
+            proxy_headers=False,  # as `revocable serve` runs: the app decides whom to trust
+        )
+        server = uvicorn.Server(config)
+        task = asyncio.create_task(server.serve())
+        while not server.started:
+            if task.done():
+                task.result()  # raises what stopped it
+            await asyncio.sleep(0.01)
+        running.append((server, task))
+        return f"http://127.0.0.1:{port}"
+
+    yield serve
+    for server, task in running:
+        server.should_exit = True
+        await task

@@ -16,7 +16,6 @@ from revocable.testing import ManualClock
 from tests.jwks_server import (  # noqa: F401 (fixtures, found by pytest by name)
     JWKSServer,
     jwks_server_fixture,
-    serve_fixture,
 )
 from tests.servers import free_port
 

@@ -28,11 +28,9 @@ from revocable.service_fastapi import require_service_token
 from revocable.testing import ManualClock
 from tests.jwks_server import (  # noqa: F401 (fixtures, found by pytest by name)
     JWKSServer,
-    Serve,
     jwks_server_fixture,
-    serve_fixture,
 )
-from tests.servers import free_port
+from tests.servers import Serve, free_port
 
 NOW = 1_800_000_000.0
 

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, cast
 
 import pytest
-import uvicorn
 
 from revocable.audit.target import Target, with_tokens
 from revocable.keys import KeyRing, SigningKey
@@ -17,40 +14,7 @@ from revocable.refresh import RefreshPolicy
 from revocable.server.app import create_app
 from revocable.stores.base import Store
 from revocable.stores.memory import MemoryStore
-from tests.servers import free_port
-
-Serve = Callable[[Any], Awaitable[str]]
-
-
-@pytest.fixture(name="serve")
-async def _serve() -> AsyncIterator[Serve]:
-    """Serve an ASGI app with uvicorn on a free loopback port; answers its base URL."""
-    running: list[tuple[uvicorn.Server, asyncio.Task[None]]] = []
-
-    async def serve(app: Any) -> str:
-        port = free_port()
-        config = uvicorn.Config(
-            app,
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-            lifespan="off",
-            access_log=False,
-            proxy_headers=False,
-        )
-        server = uvicorn.Server(config)
-        task = asyncio.create_task(server.serve())
-        while not server.started:
-            if task.done():
-                task.result()
-            await asyncio.sleep(0.01)
-        running.append((server, task))
-        return f"http://127.0.0.1:{port}"
-
-    yield serve
-    for server, task in running:
-        server.should_exit = True
-        await task
+from tests.servers import Serve
 
 
 def reference_app(**options: Any) -> Any:

@@ -31,7 +31,7 @@ from tests.audit.broken_browser_apps import (
     make_page_app,
     require_browser,
 )
-from tests.audit.conftest import Serve
+from tests.servers import Serve
 
 QUICK = AuditOptions(rate=5000, samples=40, create_test_user=True)
 PASSWORD = "a long test password"

@@ -13,8 +13,8 @@ from revocable.cli import main
 from revocable.core.ratelimit import RateLimit
 from tests.audit.broken_apps import Faults, make_app
 from tests.audit.broken_browser_apps import require_browser
-from tests.audit.conftest import Serve, reference_app
-from tests.servers import free_port
+from tests.audit.conftest import reference_app
+from tests.servers import Serve, free_port
 
 
 async def run(*args: str, env: dict[str, str] | None = None) -> Result:

@@ -13,7 +13,7 @@ from revocable.audit.runner import NO_CREDENTIALS, AuditOptions, run_audit
 from revocable.audit.target import target_from_mapping
 from revocable.cli import main
 from tests.audit.broken_apps import TARGET, make_app
-from tests.audit.conftest import Serve
+from tests.servers import Serve
 
 PASSWORD = "a long test password"
 LOGIN_ITEMS = ("C1", "C3", "C4", "C6", "C9")

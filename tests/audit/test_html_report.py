@@ -10,7 +10,7 @@ from revocable.audit.result import CHECKLIST, AuditReport, CheckResult, Exchange
 from revocable.audit.runner import AuditOptions, run_audit
 from revocable.audit.target import target_from_mapping
 from tests.audit.broken_apps import TARGET, Faults, make_app
-from tests.audit.conftest import Serve
+from tests.servers import Serve
 
 HOSTILE = '<script>alert("x")</script><img src=https://evil.example/x onerror=alert(1)>'
 

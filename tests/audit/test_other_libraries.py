@@ -29,8 +29,8 @@ from revocable.audit.checks.session_ids import SIGNED_AFTER
 from revocable.audit.result import AuditReport, CheckResult, Exchange
 from revocable.audit.runner import AuditOptions, run_audit
 from revocable.audit.target import Target, target_from_mapping
-from tests.audit.conftest import Serve
 from tests.audit.other_libraries import fastapi_users_cookie, flask_jwt_cookies, starlette_sessions
+from tests.servers import Serve
 
 USER = "alice"
 PASSWORD = secrets.token_urlsafe(16)

@@ -19,7 +19,8 @@ from revocable.core.ratelimit import RateLimit
 from revocable.refresh import RefreshPolicy
 from tests.audit.broken_apps import FORM_TARGET, TARGET, Faults, make_app, make_form_app
 from tests.audit.broken_browser_apps import require_browser
-from tests.audit.conftest import Serve, quick_tokens, reference_app
+from tests.audit.conftest import quick_tokens, reference_app
+from tests.servers import Serve
 
 FAST = AuditOptions(rate=5000, create_test_user=True)
 NO_BROWSER = AuditOptions(rate=5000, create_test_user=True, chromium=None)

@@ -20,8 +20,9 @@ from revocable.audit.target import preset, target_from_mapping, with_tokens
 from revocable.refresh import RefreshPolicy
 from tests.audit.broken_apps import TARGET, make_app
 from tests.audit.broken_token_apps import TOKEN_TARGET, TokenFaults, make_token_app
-from tests.audit.conftest import Serve, reference_app
+from tests.audit.conftest import reference_app
 from tests.audit.other_libraries import flask_jwt_cookies
+from tests.servers import Serve
 
 FAST = AuditOptions(rate=5000, create_test_user=True)
 QUICK = AuditOptions(rate=5000, samples=20, create_test_user=True)

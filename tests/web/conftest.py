@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, cast
 
 import pytest
-import uvicorn
 from redis.asyncio import Redis
 
 from revocable.keys import KeyRing, SigningKey
@@ -22,10 +20,8 @@ from revocable.stores.memory import MemoryStore
 from revocable.stores.postgres import PostgresStore
 from revocable.stores.redis import RedisStore
 from revocable.stores.sqlite import SQLiteStore
-from tests.servers import free_port
 from tests.services import POSTGRES_URL, REDIS_URL, require
 
-Serve = Callable[[Any], Awaitable[str]]
 PASSWORD = "correct horse battery"
 
 
@@ -68,34 +64,3 @@ async def _store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
             await client.delete(*keys)
         await client.aclose()
     await store.close()
-
-
-@pytest.fixture(name="serve")
-async def _serve() -> AsyncIterator[Serve]:
-    """Serve an ASGI app with uvicorn on a free loopback port; answers its base URL."""
-    running: list[tuple[uvicorn.Server, asyncio.Task[None]]] = []
-
-    async def serve(app: Any) -> str:
-        port = free_port()
-        config = uvicorn.Config(
-            app,
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-            lifespan="off",
-            access_log=False,
-            proxy_headers=False,  # as `revocable serve` runs: the app decides whom to trust
-        )
-        server = uvicorn.Server(config)
-        task = asyncio.create_task(server.serve())
-        while not server.started:
-            if task.done():
-                task.result()  # raises what stopped it
-            await asyncio.sleep(0.01)
-        running.append((server, task))
-        return f"http://127.0.0.1:{port}"
-
-    yield serve
-    for server, task in running:
-        server.should_exit = True
-        await task

@@ -21,7 +21,8 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from revocable.keys import KeyRing, SigningKey
 from revocable.stores.memory import MemoryStore
-from tests.web.conftest import PASSWORD, Serve, token_app
+from tests.servers import Serve
+from tests.web.conftest import PASSWORD, token_app
 
 ISSUER = AUDIENCE = "revocable"  # the reference server's, without --public-origin
 

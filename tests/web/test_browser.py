@@ -24,29 +24,18 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from revocable.audit.browser import CHROMIUM, CHROMIUM_ARGS  # the auditor's own launch
 from revocable.keys import KeyRing, SigningKey
 from revocable.passwords import PasswordHasher
 from revocable.server.app import create_app
 from revocable.stores.sqlite import SQLiteStore
-from tests.servers import missing
-from tests.web.conftest import Serve
+from tests.servers import Serve, missing
 
 if TYPE_CHECKING:
     from playwright.async_api import Browser, BrowserContext, Page
 
 COOKIE = "__Host-session"
 PASSWORD = "correct horse battery"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-quic",
-]
 PHONE = (
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
     "(KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1"
@@ -96,7 +85,7 @@ async def _chromium() -> AsyncIterator[Browser]:
     except ImportError:
         missing("playwright is not installed; install it with .venv/bin/pip install playwright")
     async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=list(CHROMIUM_ARGS))
         try:
             yield browser
         finally:

@@ -20,8 +20,7 @@ from revocable.starlette import SessionMiddleware, login, logout, request_sessio
 from revocable.stores.base import SessionStore
 from revocable.stores.redis import RedisStore
 from revocable.web import SessionAuth
-from tests.servers import PrivateRedis
-from tests.web.conftest import Serve
+from tests.servers import PrivateRedis, Serve
 
 COOKIE = "__Host-session"
 

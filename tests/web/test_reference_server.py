@@ -19,8 +19,7 @@ from revocable.passwords import PasswordHasher
 from revocable.server.app import create_app
 from revocable.stores.base import SessionStore, Store
 from revocable.stores.redis import RedisStore
-from tests.servers import PrivateRedis
-from tests.web.conftest import Serve
+from tests.servers import PrivateRedis, Serve
 
 COOKIE = "__Host-session"
 PASSWORD = "correct horse battery"

@@ -17,7 +17,8 @@ import httpx
 import pytest
 
 from revocable.tokenauth import TokenCookies
-from tests.web.conftest import PASSWORD, Serve, token_app
+from tests.servers import Serve
+from tests.web.conftest import PASSWORD, token_app
 
 ACCESS, REFRESH = "__Host-access", "__Secure-refresh"
 

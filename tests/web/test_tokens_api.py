@@ -15,7 +15,8 @@ import pytest
 from revocable.events import SecurityEvent, SecurityEvents
 from revocable.refresh import RefreshPolicy
 from revocable.stores.base import SessionStore
-from tests.web.conftest import PASSWORD, Serve, token_app
+from tests.servers import Serve
+from tests.web.conftest import PASSWORD, token_app
 
 
 @pytest.fixture(name="client")
