@@ -399,6 +399,15 @@ async def test_postgres_frozen_link_is_bounded_then_recovers(
         pg_proxy.freeze()
         try:
             await _unavailable_within(PG_TIMEOUT, lambda: manager.validate(issued.token))
+            # More reads than the one read lane: those queued for a lane are bounded by
+            # the same deadline as the one on the wire.
+            started = time.monotonic()
+            results = await asyncio.gather(
+                *(manager.validate(issued.token) for _ in range(4)), return_exceptions=True
+            )
+            elapsed = time.monotonic() - started
+            assert all(isinstance(r, StoreUnavailable) for r in results), results
+            assert elapsed < PG_TIMEOUT + MARGIN, f"queued validations took {elapsed:.2f}s"
         finally:
             pg_proxy.thaw()
 

@@ -262,16 +262,25 @@ class PostgresStore:
         try:
             with self._deadlines.call():
                 return await op()
-        except TimeoutError as exc:
-            raise StoreUnavailable(
+        except Exception as exc:
+            failure = self._failure(exc)
+            if failure is None:
+                raise
+            raise failure from exc
+
+    def _failure(self, exc: BaseException) -> StoreError | None:
+        """The store error a driver failure or a timeout stands for; None for anything else."""
+        if isinstance(exc, TimeoutError):  # before OSError, its base class
+            return StoreUnavailable(
                 f"PostgreSQL did not answer within {self.timeout}s", store=self.name
-            ) from exc
-        except _UNREACHABLE as exc:
-            raise StoreUnavailable(
+            )
+        if isinstance(exc, _UNREACHABLE):
+            return StoreUnavailable(
                 f"PostgreSQL unreachable: {type(exc).__name__}: {exc}", store=self.name
-            ) from exc
-        except asyncpg.PostgresError as exc:
-            raise StoreError(f"PostgreSQL refused: {exc}", store=self.name) from exc
+            )
+        if isinstance(exc, asyncpg.PostgresError):
+            return StoreError(f"PostgreSQL refused: {exc}", store=self.name)
+        return None
 
     async def _on_connection(self, op: Callable[[Any], Awaitable[_T]]) -> _T:
         """Run ``op`` on a pooled connection, all of it within the timeout.
@@ -298,29 +307,40 @@ class PostgresStore:
             if conn is not None:
                 await self._pool.release(conn)
 
-    async def _on_read_lane(self, op: Callable[[Any], Awaitable[_T]]) -> _T:
-        """Run a read on a held connection (waiting for one when all are busy)."""
+    async def _fetchrow_on_lane(self, query: str, *args: Any) -> Any:
+        """One row read on a held connection (waiting for one when all are busy).
+
+        Every request's read: the query runs inline, under one deadline that also
+        bounds the wait for a lane, rather than through ``_guard`` and a closure.
+        """
         if self._read_lanes == 0:
-            return await self._on_connection(op)
-        conn = self._idle_lane() or await self._guard(self._take_lane)
+            return await self._on_connection(lambda c: c.fetchrow(query, *args))
+        conn = self._idle_lane()
         try:
-            result = await self._guard(lambda: op(conn))
+            with self._deadlines.call():
+                if conn is None:
+                    conn = await self._take_lane()
+                row = await conn.fetchrow(query, *args)
         except BaseException as exc:
-            timed_out = isinstance(exc.__cause__, TimeoutError)
-            if timed_out or isinstance(exc, asyncio.CancelledError):
-                with contextlib.suppress(asyncpg.InterfaceError):
-                    conn.terminate()  # mid-query: not reusable, and asyncpg would wait to cancel
-            await self._drop_lane(conn)
-            if not isinstance(exc, StoreUnavailable) or timed_out:
+            failure = self._failure(exc)
+            timed_out = isinstance(exc, TimeoutError)
+            if conn is not None:
+                if timed_out or isinstance(exc, asyncio.CancelledError):
+                    with contextlib.suppress(asyncpg.InterfaceError):
+                        conn.terminate()  # mid-query: not reusable, and asyncpg would wait
+                await self._drop_lane(conn)
+            if failure is None:
                 raise
+            if conn is None or timed_out or not isinstance(failure, StoreUnavailable):
+                raise failure from exc
             # The server dropped this connection (restart, failover, terminate): the other
             # held ones went with it. Let them all go and retry the read once on the pool,
             # which replaces dead connections; a read is safe to repeat.
             while self._idle_lanes:
                 await self._drop_lane(self._idle_lanes.pop())
-            return await self._on_connection(op)
+            return await self._on_connection(lambda c: c.fetchrow(query, *args))
         self._give_back(conn)
-        return result
+        return row
 
     def _idle_lane(self) -> Any:
         """The last idle lane if it is still open, taken at once (the hot path: no await, so no
@@ -395,7 +415,7 @@ class PostgresStore:
         await self._execute(_INSERT, ref.digest, *record_values(record))
 
     async def get(self, ref: TokenRef) -> SessionRecord | None:
-        row = await self._on_read_lane(lambda conn: conn.fetchrow(_SELECT, ref.digest))
+        row = await self._fetchrow_on_lane(_SELECT, ref.digest)
         return None if row is None else self._record(row)
 
     async def touch(self, ref: TokenRef, record: SessionRecord) -> bool:
@@ -433,12 +453,12 @@ class PostgresStore:
 
     async def get_user(self, user_id: str) -> UserRecord | None:
         # A read on every Bearer request (the user's "not before"): a held lane, like get.
-        row = await self._on_read_lane(lambda conn: conn.fetchrow(_GET_USER, user_id))
+        row = await self._fetchrow_on_lane(_GET_USER, user_id)
         return None if row is None else row_to_user(row)
 
     async def find_user(self, username: str) -> UserRecord | None:
         key = username_key(username)
-        row = await self._on_read_lane(lambda conn: conn.fetchrow(_FIND_USER, key))
+        row = await self._fetchrow_on_lane(_FIND_USER, key)
         return None if row is None else row_to_user(row)
 
     async def set_password_hash(self, user_id: str, password_hash: str, changed_at: float) -> bool:
