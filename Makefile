@@ -29,6 +29,8 @@ bench: $(VENV)/.installed  ## per-operation costs and ratios to the driver's own
 	$(PY) benchmarks/bench_sessions.py
 	$(PY) benchmarks/bench_web.py
 	$(PY) benchmarks/bench_tokens.py
+	@if command -v valgrind >/dev/null; then $(PY) benchmarks/bench_instructions.py; \
+	else echo "bench_instructions.py not run: it needs valgrind (apt-get install -y valgrind)"; fi
 
 clean:
 	rm -rf $(VENV) reports .pytest_cache .mypy_cache .ruff_cache quickstart.db* revocable.db*
