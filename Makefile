@@ -29,6 +29,7 @@ bench: $(VENV)/.installed  ## per-operation costs and ratios to the driver's own
 	$(PY) benchmarks/bench_sessions.py
 	$(PY) benchmarks/bench_web.py
 	$(PY) benchmarks/bench_tokens.py
+	$(PY) benchmarks/bench_peers.py
 	@if command -v valgrind >/dev/null; then $(PY) benchmarks/bench_instructions.py; \
 	else echo "bench_instructions.py not run: it needs valgrind (apt-get install -y valgrind)"; fi
 
