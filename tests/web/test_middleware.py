@@ -103,6 +103,16 @@ async def test_login_sets_a_safe_cookie_and_no_token_in_the_body(
     assert me.json() == {"id": "alice"}
 
 
+async def test_cookie_header_split_over_lines_is_joined(client: httpx.AsyncClient) -> None:
+    """A Cookie header split over several lines (HTTP/2 proxies do) is read as one: the
+    session cookie is found in any line, and the first one named so wins."""
+    token = session_cookie(await client.post("/login", json={"user": "alice"}))
+    split = [("cookie", "theme=dark"), ("cookie", f"{COOKIE}={token}; lang=en")]
+    assert (await client.get("/api/me", headers=split)).json() == {"id": "alice"}
+    shadowed = [("cookie", f"{COOKIE}=" + "A" * 46), ("cookie", f"{COOKIE}={token}")]
+    assert (await client.get("/api/me", headers=shadowed)).status_code == 401
+
+
 @pytest.mark.parametrize(
     "headers",
     [
