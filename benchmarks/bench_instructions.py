@@ -58,8 +58,9 @@ LABELS = {
     "fastapi-request": "  FastAPI + SessionMiddleware, endpoint reads request (context)",
     "fastapi-dep": "  FastAPI, no middleware, do-nothing security dependency (context)",
 }
-DEPENDENCY_LIMIT = 1.05
-"""revocable's FastAPI dependency may cost at most this much more than a do-nothing one."""
+DEPENDENCY_LIMIT = 1.10
+"""revocable's FastAPI dependency may cost at most this much more than a do-nothing one
+(the counts on Redis and PostgreSQL move by a few percent from run to run; memory's do not)."""
 _SUMMARY = re.compile(rb"^summary: (\d+)$", re.MULTILINE)
 
 
